@@ -1,0 +1,141 @@
+"""The `advisor` command: thin subcommands that load settings, configure logging and run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError
+
+logger = logging.getLogger("advisor")
+
+EXIT_USAGE = 2
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(corpus=args.corpus, data_dir=args.data_dir, model=args.model)
+
+
+def _progress_bar():
+    """A tqdm progress callback for index builds, shown only on a terminal."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="text", desc="Embedding", disable=not sys.stderr.isatty() or total == 0)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _advisor(args):
+    from bot.core import Advisor
+
+    advisor = Advisor.from_settings(_settings(args))
+    status = advisor.prepare(progress=_progress_bar())
+    for warning in status.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if status.rebuilt:
+        print(f"Indexed {status.chunks} passages ({status.embedded} newly embedded).", file=sys.stderr)
+    return advisor
+
+
+def cmd_ask(args) -> int:
+    from bot.core import Question
+    from bot.render_text import to_text
+    from retrieval.engine import check_question
+
+    text = " ".join(args.question)
+    check_question(text)  # fail fast, before the model loads
+    advisor = _advisor(args)
+    answer = advisor.answer(Question(text=text, platform="cli"))
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(to_text(answer))
+    return 0
+
+
+def cmd_index(args) -> int:
+    from bot.core import Advisor
+
+    advisor = Advisor.from_settings(_settings(args))
+    status = advisor.prepare(force=True, progress=_progress_bar())
+    for warning in status.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Indexed {status.chunks} passages from {len(advisor.engine.documents)} documents "
+          f"({status.embedded} newly embedded, the rest reused) into {advisor.engine.store.folder}.")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from bot.evaluation import run_eval
+
+    advisor = _advisor(args)
+    figures = run_eval(advisor, Path(args.questions), Path(args.out))
+    for key, value in figures.items():
+        print(f"{key:26} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advisor", description="Career advice for PMs, answered from documents with citations.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus", help="corpus folder (default: $ADVISOR_CORPUS or ./corpus)")
+    common.add_argument("--data-dir", help="where the index and store live (default: $ADVISOR_DATA_DIR or ./.advisor)")
+    common.add_argument("--model", help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2, offline)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", parents=[common], help="answer one question")
+    ask.add_argument("question", nargs="+", help="the question")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.set_defaults(func=cmd_ask)
+
+    index = sub.add_parser("index", parents=[common], help="rebuild the index now")
+    index.set_defaults(func=cmd_index)
+
+    ev = sub.add_parser("eval", parents=[common], help="answer a labelled question set and score it")
+    ev.add_argument("--questions", required=True, help="JSONL of questions (id, question, kind, evidence)")
+    ev.add_argument("--out", required=True, help="where to write one result line per question")
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from retrieval.documents import CorpusError
+    from retrieval.embedding import ModelError
+    from retrieval.engine import QuestionError
+    from retrieval.index_store import IndexDamagedError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (QuestionError, CorpusError, ModelError, IndexDamagedError, SettingsError) as exc:
+        print(f"advisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"advisor: {exc.strerror or exc} ({exc.filename or 'file'}); check the path and its permissions.",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

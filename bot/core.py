@@ -1,0 +1,58 @@
+"""The platform-neutral core: a Question goes in, an Answer with citations comes out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.settings import Settings
+from retrieval.answer import Answer, AnswerSentence, Citation
+from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.engine import Engine, IndexStatus, QuestionError, check_question
+
+__all__ = ["Advisor", "Answer", "AnswerSentence", "Citation", "Question", "QuestionError", "check_question"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as any platform delivers it: no Slack or Discord type in here."""
+
+    text: str
+    user: str = ""  # platform user id, raw; the store keeps only a salted hash
+    platform: str = "cli"  # cli | console | slack | discord
+    channel: str = ""
+    thread: str = ""  # the conversation the question belongs to; "" outside threads
+    context: tuple[str, ...] = field(default=())  # earlier questions of the same thread, oldest first
+
+
+class Advisor:
+    """Answers questions from one corpus. Synchronous and CPU-bound: adapters call it in a worker thread."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedder=None) -> "Advisor":
+        embedder = embedder or SentenceTransformerEmbedder(settings.model)
+        return cls(Engine(settings.corpus_dir, settings.index_dir, embedder))
+
+    def prepare(self, force: bool = False, progress=None) -> IndexStatus:
+        """Load (or build) the index now rather than on the first question."""
+        return self.engine.ensure_index(force=force, progress=progress)
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(id, title) of every document the advisor knows."""
+        self.engine.retriever  # noqa: B018 - loads the index and document list on first use
+        return [(d.id, d.title) for d in self.engine.documents]
+
+    def answer(self, question: Question) -> Answer:
+        """Answer a question; a follow-up in a thread is read with the thread's last question.
+
+        Raises:
+            QuestionError: the question is empty or too long (its message is for the user).
+        """
+        context = question.context[-1] if question.context else ""
+        return self.engine.answer(question.text, context=context)

@@ -1,0 +1,110 @@
+"""`advisor eval`: answer a labelled question set, write what each user would see, and score it."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+from bot.core import Advisor, Question
+
+_TRANSLATE = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
+    "\u2212": "-", "\u00a0": " ", "|": " ", "*": " ", "#": " ", "_": " ", "`": " ",
+})
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "").translate(_TRANSLATE).lower()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _contains(passage: str, evidence: str) -> bool:
+    """Evidence matching as in shared/eval/score.py: exact after normalising, or 90% of its words in a window."""
+    p, e = _normalise(passage), _normalise(evidence)
+    if e and e in p:
+        return True
+    ew, pw = re.findall(r"[a-z0-9$%+.-]+", e), re.findall(r"[a-z0-9$%+.-]+", p)
+    if not ew or len(pw) < len(ew) * 0.9:
+        return False
+    width = 2 * len(ew) + 2
+    for start in range(0, max(1, len(pw) - len(ew) + 1)):
+        pool: dict[str, int] = {}
+        for w in pw[start:start + width]:
+            pool[w] = pool.get(w, 0) + 1
+        got = 0
+        for w in ew:
+            if pool.get(w, 0):
+                pool[w] -= 1
+                got += 1
+        if got >= len(ew) * 0.9:
+            return True
+    return False
+
+
+def to_result(qid: str, answer) -> dict:
+    """One results line: exactly the passages retrieved and the answer shown."""
+    return {
+        "id": qid,
+        "abstained": answer.abstained,
+        "hits": [{"text": h.chunk.text, "source": h.chunk.doc_id} for h in answer.hits],
+        "answer": {
+            "text": answer.text,
+            "citations": [{"text": c.quote, "source": c.doc_id} for c in answer.citations],
+        },
+    }
+
+
+def score(results: list[dict], gold: list[dict]) -> dict:
+    """The figures of shared/eval/score.py that do not need the source files."""
+    by_id = {r["id"]: r for r in results}
+    answerable = [g for g in gold if g.get("kind") != "out_of_scope"]
+    oos = [g for g in gold if g.get("kind") == "out_of_scope"]
+    hits = {1: 0, 3: 0, 5: 0}
+    shows = false_abstain = 0
+    shown_sizes = []
+    for g in answerable:
+        r = by_id[g["id"]]
+        passages = [h["text"] for h in r["hits"]]
+        rank = next((i for i, p in enumerate(passages, 1) if any(_contains(p, e) for e in g["evidence"])), None)
+        for k in hits:
+            hits[k] += bool(rank and rank <= k)
+        shown = r["answer"]["text"] + "\n" + "\n".join(c["text"] for c in r["answer"]["citations"])
+        false_abstain += r["abstained"]
+        if not r["abstained"]:
+            shows += any(_contains(shown, e) for e in g["evidence"])
+            shown_sizes.append(len(shown))
+    n = max(1, len(answerable))
+    shown_sizes.sort()
+    figures = {f"hit@{k}": round(v / n, 3) for k, v in hits.items()}
+    figures.update({
+        "answer_shows_evidence": round(shows / n, 3),
+        "false_abstain": round(false_abstain / n, 3),
+        "oos_abstain": round(sum(by_id[g["id"]]["abstained"] for g in oos) / max(1, len(oos)), 3),
+        "shown_chars_median": shown_sizes[len(shown_sizes) // 2] if shown_sizes else 0,
+    })
+    return figures
+
+
+def load_questions(path: Path) -> list[dict]:
+    questions = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                questions.append(json.loads(line))
+            except ValueError:
+                raise ValueError(f"{path} line {n} is not JSON") from None
+    return questions
+
+
+def run_eval(advisor: Advisor, questions_path: Path, out_path: Path) -> dict:
+    """Answer every question, write the results file, return the figures."""
+    gold = load_questions(questions_path)
+    results = []
+    for g in gold:
+        answer = advisor.answer(Question(text=g["question"], platform="eval"))
+        results.append(to_result(g["id"], answer))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
+    return score(results, gold) if all("kind" in g for g in gold) else {"questions": len(results)}

@@ -1,0 +1,18 @@
+"""Rendering an answer as plain terminal text (pure functions)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from retrieval.answer import Answer
+
+
+def to_text(answer: Answer, width: int = 100) -> str:
+    """The short answer, then each cited passage with its document and section."""
+    lines = textwrap.wrap(answer.text, width) or [answer.text]
+    for c in answer.citations:
+        where = c.title if not c.section or c.section == c.title else f"{c.title} › {c.section}"
+        lines.append("")
+        lines.append(f"[{c.number}] {where}")
+        lines.extend(textwrap.wrap(f"“{c.quote}”", width, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines)

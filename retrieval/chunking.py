@@ -1,0 +1,229 @@
+"""Chunking that follows a document's own structure: headings become sections, table rows keep their header."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from retrieval.documents import Document
+
+# Bump when chunk boundaries or texts change: the index manifest records it, so old indexes rebuild.
+CHUNKER_VERSION = "4"
+
+MAX_CHUNK_CHARS = 480
+SHORT_PARAGRAPH_CHARS = 110
+MERGED_SHORT_CHARS = 340
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+_LIST_ITEM = re.compile(r"^(?:[-*+•]|\d{1,2}[.)])\s+(.+)$")
+_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
+_LABELLED = re.compile(r"^[^:.?!]{2,40}:\s")
+_SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?=\s+[\"“‘(]?[A-Z0-9$])")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A quotable passage of a document, with the section it sits in."""
+
+    id: str
+    doc_id: str
+    doc_title: str
+    section: str
+    text: str
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and searched: the passage with its section as context."""
+        if self.section and self.section != self.doc_title:
+            return f"{self.section}\n{self.text}"
+        return self.text
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.embed_text)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences without breaking "e.g. x" or "vs. y"."""
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        sentences.append(text[start:match.end()].strip())
+        start = match.end()
+    sentences.append(text[start:].strip())
+    return [s for s in sentences if s]
+
+
+def _is_table_row(line: str) -> bool:
+    return line.startswith("|") and line.count("|") >= 2
+
+
+def _table_cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _strip_quote(line: str) -> str:
+    return re.sub(r"^>\s?", "", line).strip()
+
+
+def _looks_like_heading(line: str, next_line: str | None) -> bool:
+    """A section title ("FAQ", "Focused Preparation Guide") or a question heading."""
+    if _LIST_ITEM.match(line) or _is_table_row(line) or line.startswith(">"):
+        return False
+    words = line.split()
+    if not words or len(line) > 100 or len(words) > 15:
+        return False
+    trimmed = line.rstrip("\"”’)")
+    if trimmed.endswith("?"):
+        # a one-sentence question followed by its answer (or by nothing: a closing teaser)
+        return len(split_sentences(line)) == 1 and not (next_line or "").endswith("?")
+    if next_line is None or trimmed[-1] in ".:;,!":
+        return False
+    # title-like: most words capitalised, or all caps
+    capitalised = sum(w[0].isupper() or not w[0].isalpha() for w in words)
+    return capitalised >= max(1, len(words) * 0.6)
+
+
+@dataclass
+class _Block:
+    kind: str  # heading | paragraph | list | table
+    section: str
+    lines: list[str]
+    level: int = 0
+
+
+def _blocks(doc: Document) -> list[_Block]:
+    """Parse cleaned text into headed blocks."""
+    lines = [line for line in doc.text.split("\n")]
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    blocks: list[_Block] = []
+    top, sub = "", ""  # current level-1 heading and question sub-heading
+    top_has_content = False
+
+    def section() -> str:
+        return " › ".join(s for s in (top, sub) if s) or doc.title
+
+    for pos, i in enumerate(nonblank):
+        line = lines[i].strip()
+        nxt = lines[nonblank[pos + 1]].strip() if pos + 1 < len(nonblank) else None
+        md = _MD_HEADING.match(line)
+        if md:
+            level = len(md.group(1))
+            if level <= 2:
+                top, sub, top_has_content = md.group(2), "", False
+            else:
+                sub = md.group(2)
+            continue
+        if _looks_like_heading(line, nxt):
+            if line.rstrip("\"”’)").endswith("?") and top and not top_has_content:
+                sub = line  # a question under a section title, as in an FAQ
+            else:
+                top, sub, top_has_content = line, "", False
+            continue
+        if not sub:
+            top_has_content = True
+        if _is_table_row(line):
+            kind = "table"
+        elif _LIST_ITEM.match(line):
+            kind = "list"
+        else:
+            kind = "paragraph"
+            line = _strip_quote(line)
+        prev = blocks[-1] if blocks else None
+        if prev and prev.section == section() and kind in ("table", "list") and prev.kind == kind:
+            prev.lines.append(line)
+        elif prev and kind == "list" and prev.kind == "paragraph" and prev.lines[-1].endswith(":") \
+                and prev.section == section():
+            prev.kind = "list"  # the intro line belongs with its items
+            prev.lines.append(line)
+        else:
+            blocks.append(_Block(kind, section(), [line]))
+    return blocks
+
+
+def _split_long(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
+    """Group sentences into pieces of at most `limit` characters (a longer sentence stays whole)."""
+    pieces, current = [], ""
+    for sentence in split_sentences(text):
+        if current and len(current) + 1 + len(sentence) > limit:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}".strip()
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _table_texts(rows: list[str]) -> list[str]:
+    """One text per body row, each carrying the header: "Salary 2026: AI PM $280-420k, ..."."""
+    cells = [_table_cells(r) for r in rows if not _TABLE_SEPARATOR.match(r)]
+    if len(cells) < 2:
+        return [" ".join(c for c in cells[0] if c)] if cells else []
+    header, body = cells[0], cells[1:]
+    texts = []
+    for row in body:
+        label, values = row[0], row[1:]
+        if len(header) == 2:
+            texts.append(f"{label}: {values[0] if values else ''}".strip())
+            continue
+        pairs = [f"{h} {v}".strip() for h, v in zip(header[1:], values) if v]
+        texts.append(f"{label}: {', '.join(pairs)}")
+    return texts
+
+
+def _list_texts(lines: list[str]) -> list[str]:
+    """List items grouped under their intro line, in pieces small enough to quote."""
+    intro = lines[0] if not _LIST_ITEM.match(lines[0]) else ""
+    items = [f"- {_LIST_ITEM.match(line).group(1)}" for line in lines if _LIST_ITEM.match(line)]
+    pieces, current = [], []
+    for item in items:
+        size = len(intro) + sum(len(x) + 1 for x in current) + len(item)
+        if current and size > MAX_CHUNK_CHARS:
+            pieces.append(current)
+            current = []
+        current.append(item)
+    if current:
+        pieces.append(current)
+    return ["\n".join(([intro] if intro else []) + piece) for piece in pieces]
+
+
+def _paragraph_texts(lines: list[str]) -> list[str]:
+    """Paragraphs, long ones split by sentence, runs of short ones merged."""
+    texts: list[str] = []
+    for line in lines:
+        texts.extend(_split_long(line) if len(line) > MAX_CHUNK_CHARS else [line])
+    return texts
+
+
+def chunk_document(doc: Document) -> list[Chunk]:
+    """Split a document into chunks along its own structure."""
+    texts: list[tuple[str, str, str]] = []  # (section, kind, text)
+    for block in _blocks(doc):
+        if block.kind == "table":
+            texts.extend((block.section, "table", t) for t in _table_texts(block.lines))
+        elif block.kind == "list":
+            texts.extend((block.section, "list", t) for t in _list_texts(block.lines))
+        else:
+            texts.extend((block.section, "paragraph", t) for t in _paragraph_texts(block.lines))
+    # runs of one-line paragraphs ("They decide ...", "They sign off ...") read better together
+    merged: list[tuple[str, str, str]] = []
+    for section, kind, text in texts:
+        prev = merged[-1] if merged else None
+        # a labelled line ("FAANG: ...", "BAD: ...") is an item of its own
+        short = kind == "paragraph" and len(text) <= SHORT_PARAGRAPH_CHARS \
+            and not _LABELLED.match(text)
+        if (short and prev and prev[1] == "short" and prev[0] == section
+                and len(prev[2]) + len(text) < MERGED_SHORT_CHARS):
+            merged[-1] = (section, "short", f"{prev[2]} {text}")
+        else:
+            merged.append((section, "short" if short else kind, text))
+    return [
+        Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, doc_title=doc.title, section=section, text=text)
+        for n, (section, _kind, text) in enumerate(merged, 1)
+        if text.strip()
+    ]

@@ -1,0 +1,160 @@
+"""Reading corpus documents: metadata header, text cleaning, and skipping files that cannot be read."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt")
+MAX_DOCUMENT_BYTES = 20_000_000
+
+# Lines that sell or link elsewhere rather than say something: never an answer.
+_PROMO_PATTERNS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^(?:>\s*)?(?:\W\s*)?related\s*:",
+        r"^(?:>\s*)?(?:\W\s*)?(?:read|see) (?:more|also)\s*:",
+        r"^get (?:the|your|our) (?:full|free|complete)\b",
+        r"\b(?:sign up|subscribe|buy now|order now|download now)\b",
+        r"\bavailable on amazon kindle\b",
+        r"(?:→|->|»)\s*$",
+    )
+]
+
+
+class CorpusError(Exception):
+    """The corpus cannot be used at all (missing, empty); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document, its metadata and its cleaned text."""
+
+    id: str
+    title: str
+    text: str
+    path: str
+    author: str = ""
+    origin: str = ""
+
+
+def slugify(text: str) -> str:
+    """A stable, readable id from a file name or title."""
+    slug = re.sub(r"[^a-z0-9]+", "-", unicodedata.normalize("NFKD", text).lower()).strip("-")
+    return slug or "document"
+
+
+def is_promotional(line: str) -> bool:
+    """True for link-bait and sales lines ("Related: ...", "Get the full ... →")."""
+    stripped = line.strip()
+    return any(p.search(stripped) for p in _PROMO_PATTERNS)
+
+
+def clean_text(text: str) -> str:
+    """Normalise unicode and whitespace, keeping the line structure the chunker relies on."""
+    text = unicodedata.normalize("NFC", text.lstrip("\ufeff"))
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = re.sub(r"[\u200b\u200c\u200d\u2060]", "", text)
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
+    return "\n".join(line for line in lines if not is_promotional(line)).strip()
+
+
+def split_header(raw: str) -> tuple[dict[str, str], str]:
+    """Split a `---` front-matter header of `key: value` lines from the body."""
+    if not raw.startswith("---\n"):
+        return {}, raw
+    end = raw.find("\n---", 4)
+    if end < 0:
+        return {}, raw
+    meta = {}
+    for line in raw[4:end].splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+    body = raw[end + 4 :]
+    return meta, body[1:] if body.startswith("\n") else body
+
+
+def _guess_title(path: Path, body: str) -> str:
+    for line in body.splitlines():
+        heading = re.match(r"^#{1,2}\s+(.+)", line.strip())
+        if heading:
+            return heading.group(1).strip()
+    return path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or path.name
+
+
+def read_document(path: Path) -> Document:
+    """Read one file into a Document.
+
+    Raises:
+        ValueError: the file is binary, not UTF-8 text, too large or empty; the message names it.
+    """
+    data = path.read_bytes()
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
+    if b"\x00" in data[:8192]:
+        raise ValueError(f"{path.name} looks binary, not text")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path.name} is not UTF-8 text") from None
+    meta, body = split_header(raw.replace("\r\n", "\n").lstrip("\ufeff"))
+    text = clean_text(body)
+    if not text:
+        raise ValueError(f"{path.name} has no text")
+    return Document(
+        id=meta.get("id") or slugify(path.stem),
+        title=meta.get("title") or _guess_title(path, body),
+        author=meta.get("author", ""),
+        origin=meta.get("origin", path.name),
+        path=str(path),
+        text=text,
+    )
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """The documents of a corpus folder (recursively), in a stable order."""
+    if not folder.is_dir():
+        raise CorpusError(
+            f"The corpus folder {folder} does not exist; create it with .md or .txt documents "
+            "or pass --corpus DIR."
+        )
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def load_corpus(folder: Path) -> tuple[list[Document], list[str]]:
+    """Read every document of a folder; unreadable ones are skipped with a warning naming them.
+
+    Returns:
+        The documents, and one warning per skipped file.
+    """
+    documents: list[Document] = []
+    warnings: list[str] = []
+    seen: dict[str, str] = {}
+    for path in corpus_files(Path(folder)):
+        try:
+            doc = read_document(path)
+        except (OSError, ValueError) as exc:
+            warnings.append(f"Skipped {path}: {exc}.")
+            continue
+        if doc.id in seen:
+            warnings.append(f"Skipped {path}: its id '{doc.id}' is already used by {seen[doc.id]}.")
+            continue
+        seen[doc.id] = str(path)
+        documents.append(doc)
+    for warning in warnings:
+        logger.warning(warning)
+    if not documents:
+        raise CorpusError(
+            f"The corpus folder {folder} has no readable .md or .txt documents; add some "
+            "or pass --corpus DIR."
+        )
+    return documents, warnings

@@ -1,0 +1,75 @@
+"""The lexical signal: BM25 (bm25s) over stemmed words, and the corpus vocabulary for coverage checks."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9+$%]*(?:[-'][a-z0-9+$%]+)*")
+
+# Question words and chat filler carry no topic; BM25 and coverage ignore them.
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are aren't as at be because been before being below
+between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
+few for from further had hadn't has hasn't have haven't having he her here hers herself him himself his how
+i i'm if in into is isn't it it's its itself just let's me more most my myself no nor not of off on once only
+or other ought our ours ourselves out over own same she should shouldn't so some such than that that's the
+their theirs them themselves then there there's these they they're this those through to too under until up
+very was wasn't we we're were weren't what what's when where which while who whom why will with won't would
+wouldn't you you're your yours yourself yourselves
+actually really kind sort like gonna wanna rn u ur pls please thanks hey hi quick q im ive id
+also even much many get got go going want need know think tell say said make way thing things lot
+""".split())
+
+_stemmer = None
+
+
+def _stem(words: list[str]) -> list[str]:
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    return _stemmer.stemWords(words)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of a text, stopwords removed, unstemmed."""
+    return [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in STOPWORDS and len(w) > 1]
+
+
+def tokenize(text: str) -> list[str]:
+    """Stemmed content words: what BM25 indexes and queries with."""
+    return _stem(words(text))
+
+
+class LexicalIndex:
+    """BM25 over chunk texts, scoring every chunk for a query."""
+
+    def __init__(self, texts: Sequence[str]):
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+
+        tokens = [tokenize(t) or ["\u2205"] for t in texts]
+        self.vocabulary = frozenset(t for doc in tokens for t in doc)
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(tokens, show_progress=False)
+        self.size = len(texts)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for the query (zeros when no query word is known)."""
+        known = [t for t in tokenize(query) if t in self.vocabulary]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def coverage(self, query: str) -> float:
+        """Share of the query's content words the corpus uses at all (1.0 for an empty query)."""
+        terms = tokenize(query)
+        if not terms:
+            return 1.0
+        return sum(t in self.vocabulary for t in terms) / len(terms)
