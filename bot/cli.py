@@ -87,6 +87,14 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    """Run one platform adapter; each adapter module has a `run(settings, args)`."""
+    import importlib
+
+    module = importlib.import_module(f"bot.{args.platform}_adapter")
+    return module.run(_settings(args), args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advisor", description="Career advice for PMs, answered from documents with citations.")
     common = argparse.ArgumentParser(add_help=False)
@@ -108,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--questions", required=True, help="JSONL of questions (id, question, kind, evidence)")
     ev.add_argument("--out", required=True, help="where to write one result line per question")
     ev.set_defaults(func=cmd_eval)
+
+    serve = sub.add_parser("serve", help="run the bot on a platform")
+    platforms = serve.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
+    slack = platforms.add_parser("slack", parents=[common], help="the Slack app (Socket Mode, or --http)")
+    slack.add_argument("--http", action="store_true", help="serve the HTTP Events API instead of Socket Mode")
+    slack.add_argument("--port", type=int, default=3000, help="HTTP port with --http (default 3000)")
+    platforms.add_parser("discord", parents=[common], help="the Discord app")
+    platforms.add_parser("console", parents=[common], help="chat in this terminal")
+    serve.set_defaults(func=cmd_serve)
+    chat = sub.add_parser("chat", parents=[common], help="chat in this terminal (same as `serve console`)")
+    chat.set_defaults(func=cmd_serve, platform="console")
     return parser
 
 
