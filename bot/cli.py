@@ -87,6 +87,17 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from bot.calibration import calibrate
+
+    advisor = _advisor(args)
+    report = calibrate(advisor, Path(args.questions), Path(args.out) if args.out else None) if args.out \
+        else calibrate(advisor, Path(args.questions))
+    for key, value in report.items():
+        print(f"{key:14} {value}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     """Run one platform adapter; each adapter module has a `run(settings, args)`."""
     import importlib
@@ -116,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--questions", required=True, help="JSONL of questions (id, question, kind, evidence)")
     ev.add_argument("--out", required=True, help="where to write one result line per question")
     ev.set_defaults(func=cmd_eval)
+
+    cal = sub.add_parser("calibrate", parents=[common], help="fit when to say 'not covered' on a labelled set")
+    cal.add_argument("--questions", required=True, help="JSONL with kind=out_of_scope for questions to refuse")
+    cal.add_argument("--out", help="where to save (default: the calibration shipped with the package)")
+    cal.set_defaults(func=cmd_calibrate)
 
     serve = sub.add_parser("serve", help="run the bot on a platform")
     platforms = serve.add_subparsers(dest="platform", metavar="PLATFORM", required=True)

@@ -18,7 +18,41 @@ def features(result: SearchResult) -> dict[str, float]:
         "top_dense": result.top_dense,
         "top_fused": result.hits[0].score if result.hits else 0.0,
         "coverage": result.coverage,
+        "unknown_names": float(min(result.unknown_names, 2)),
     }
+
+
+def fit(rows: list[dict[str, float]], labels: list[int], max_false_abstain: float = 0.03,
+        l2: float = 0.01, steps: int = 4000) -> "Abstainer":
+    """Fit a logistic model (label 1 = answerable) and pick the threshold on the same questions.
+
+    The threshold is the highest one that abstains on at most `max_false_abstain` of the answerable
+    questions, then lowered half-way to the next answerable score, so that unseen questions near
+    the boundary are answered rather than refused.
+    """
+    import numpy as np
+
+    names = sorted(rows[0])
+    x = np.array([[r[n] for n in names] for r in rows], dtype=np.float64)
+    y = np.array(labels, dtype=np.float64)
+    mean, std = x.mean(0), x.std(0) + 1e-9
+    xs = (x - mean) / std
+    w, b = np.zeros(len(names)), 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(xs @ w + b)))
+        w -= 0.5 * (xs.T @ (p - y) / len(y) + l2 * w)
+        b -= 0.5 * float(np.mean(p - y))
+    # back to raw feature units, so the saved model reads without the scaler
+    weights = {n: float(w[i] / std[i]) for i, n in enumerate(names)}
+    bias = float(b - sum(w[i] * mean[i] / std[i] for i in range(len(names))))
+    z = x @ np.array([weights[n] for n in names]) + bias
+    conf = 1 / (1 + np.exp(-z))
+    positives = np.sort(conf[y == 1])
+    allowed = int(max_false_abstain * len(positives))
+    threshold = float(positives[allowed]) if len(positives) else 0.5
+    below = conf[conf < threshold]
+    lower = float(below.max()) if len(below) else threshold
+    return Abstainer(weights=weights, bias=bias, threshold=round((threshold + lower) / 2, 4))
 
 
 @dataclass(frozen=True)
@@ -30,7 +64,9 @@ class Abstainer:
     threshold: float
 
     def confidence(self, result: SearchResult) -> float:
-        f = features(result)
+        return self.confidence_of(features(result))
+
+    def confidence_of(self, f: dict[str, float]) -> float:
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in f.items())
         return 1.0 / (1.0 + math.exp(-z))
 

@@ -11,8 +11,9 @@ from retrieval.search import Hit, SearchResult
 
 MAX_SENTENCES = 3
 MAX_QUOTE_CHARS = 300
-SENTENCE_MARGIN = 0.12  # a further sentence must score within this of the best one
-OTHER_SOURCE_MARGIN = 0.2  # a second document is heard when its best sentence is this close
+MAX_ANSWER_SENTENCE_CHARS = 240
+CITE_MARGIN = 0.2  # a runner-up passage is cited when its score is this close to the best
+OTHER_SOURCE_MARGIN = 0.2  # a second document is heard when its best passage is this close
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,14 @@ class Answer:
         }
 
 
-def not_covered(question: str, titles: list[str]) -> Answer:
+def not_covered(question: str, titles: list[str], hits: tuple = ()) -> Answer:
     """The plain abstention: nothing invented, and where the user could look instead."""
     known = "; ".join(titles[:5]) + (f" and {len(titles) - 5} more" if len(titles) > 5 else "")
     text = (
         "The documents I know don't cover this, so I won't guess. "
         f"They are about: {known}. Try rephrasing, or add a document that covers it."
     )
-    return Answer(question=question, text=text, abstained=True)
+    return Answer(question=question, text=text, abstained=True, hits=tuple(hits))
 
 
 def _quote(sentences: list[str], centre: int, limit: int = MAX_QUOTE_CHARS) -> str:
@@ -86,65 +87,62 @@ def _quote(sentences: list[str], centre: int, limit: int = MAX_QUOTE_CHARS) -> s
     return f"{prefix}{text}{suffix}"
 
 
-@dataclass
-class _Candidate:
-    hit: Hit
-    index: int  # sentence index within the chunk
-    sentence: str
-    score: float
+def _answer_sentence(sentences: list[str], sims: np.ndarray) -> tuple[int, str]:
+    """The sentence closest to the question, joined to its neighbour when it cannot stand alone."""
+    best = int(np.argmax(sims)) if len(sims) else 0
+    text = sentences[best]
+    stub = len(text) < 60 or text.endswith(":") or text.startswith("- ")
+    if stub and best + 1 < len(sentences) and text.endswith(":"):
+        text = f"{text} {sentences[best + 1].lstrip('- ')}"
+    elif stub and best > 0 and (text.startswith("- ") or len(text) < 60):
+        text = f"{sentences[best - 1].rstrip(':')}: {text.lstrip('- ')}" if text.startswith("- ") \
+            else f"{sentences[best - 1]} {text}"
+    if len(text) > MAX_ANSWER_SENTENCE_CHARS:
+        text = text[: MAX_ANSWER_SENTENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return best, text
 
 
-def _candidates(result: SearchResult, index: LoadedIndex, hits: list[Hit]) -> list[_Candidate]:
-    qv = result.query_vector
-    out = []
-    for hit in hits:
-        start, end = index.sentence_rows[hit.position]
-        sentences = index.sentences[hit.position]
-        sims = index.vectors[start:end] @ qv if end > start else np.zeros(0)
-        for i, (sentence, sim) in enumerate(zip(sentences, sims)):
-            out.append(_Candidate(hit, i, sentence, 0.5 * float(sim) + hit.score))
-    out.sort(key=lambda c: -c.score)
-    return out
+def _select(hits: list[Hit]) -> list[Hit]:
+    """The hits worth citing: the best, close runners-up, and another document's view if it weighs in."""
+    top = hits[0].score
+    chosen = [h for h in hits[:MAX_SENTENCES] if h.score >= top - CITE_MARGIN]
+    if len({h.chunk.doc_id for h in chosen}) == 1:
+        other = next((h for h in hits if h.chunk.doc_id != hits[0].chunk.doc_id
+                      and h.score >= top - OTHER_SOURCE_MARGIN), None)
+        if other is not None:
+            chosen = chosen[: MAX_SENTENCES - 1] + [other]
+    return chosen
 
 
 def compose(question: str, result: SearchResult, index: LoadedIndex) -> Answer:
-    """Pick one to three sentences from the hits, from more than one document when they weigh in."""
-    cands = _candidates(result, index, result.hits)
-    if not cands:
+    """Cite one to three of the best passages, each with the sentence of it that answers best."""
+    if not result.hits:
         return not_covered(question, sorted({c.doc_title for c in index.chunks}))
-    best = cands[0].score
-    chosen: list[_Candidate] = [cands[0]]
-    docs = {cands[0].hit.chunk.doc_id}
-    # another document's view, if it is close: conflicts and comparisons need both sides
-    other = next((c for c in cands if c.hit.chunk.doc_id not in docs and c.score >= best - OTHER_SOURCE_MARGIN), None)
-    if other:
-        chosen.append(other)
-        docs.add(other.hit.chunk.doc_id)
-    for c in cands[1:]:
-        if len(chosen) >= MAX_SENTENCES or c.score < best - SENTENCE_MARGIN:
-            break
-        if all(c.hit.position != x.hit.position for x in chosen):
-            chosen.append(c)
-    chosen.sort(key=lambda c: -c.score)
-
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
-    for c in chosen:
-        chunk = c.hit.chunk
+    for hit in _select(result.hits):
+        start, end = index.sentence_rows[hit.position]
+        chunk_sentences = index.sentences[hit.position]
+        sims = index.vectors[start:end] @ result.query_vector if end > start else np.zeros(0)
+        centre, text = _answer_sentence(chunk_sentences, sims)
         number = len(citations) + 1
-        all_sentences = index.sentences[c.hit.position]
         citations.append(Citation(
-            number=number, doc_id=chunk.doc_id, title=chunk.doc_title, section=chunk.section,
-            quote=_quote(all_sentences, c.index), chunk_id=chunk.id,
+            number=number, doc_id=hit.chunk.doc_id, title=hit.chunk.doc_title, section=hit.chunk.section,
+            quote=_quote(chunk_sentences, centre), chunk_id=hit.chunk.id,
         ))
-        sentences.append(AnswerSentence(text=c.sentence, citation=number))
+        sentences.append(AnswerSentence(text=text, citation=number))
     multi = len({c.doc_id for c in citations}) > 1
     parts = []
     for s in sentences:
         cite = citations[s.citation - 1]
-        lead = f"{cite.title} says: " if multi else ""
+        lead = f"{short_title(cite.title)}: " if multi else ""
         parts.append(f"{lead}{s.text} [{s.citation}]")
     return Answer(
         question=question, text=" ".join(parts), citations=tuple(citations),
         sentences=tuple(sentences), hits=tuple(result.hits),
     )
+
+
+def short_title(title: str) -> str:
+    """"AI PM vs ML PM: what the titles really mean" -> "AI PM vs ML PM", for attributions."""
+    return title.split(":")[0].strip() if len(title) > 40 else title

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from retrieval.documents import Document
 
 # Bump when chunk boundaries or texts change: the index manifest records it, so old indexes rebuild.
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 
 MAX_CHUNK_CHARS = 480
 SHORT_PARAGRAPH_CHARS = 110
@@ -49,12 +49,14 @@ def content_hash(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences without breaking "e.g. x" or "vs. y"."""
-    sentences, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        sentences.append(text[start:match.end()].strip())
-        start = match.end()
-    sentences.append(text[start:].strip())
+    """Split prose into sentences (and lines: list items) without breaking "e.g. x" or "vs. y"."""
+    sentences = []
+    for line in text.split("\n"):
+        start = 0
+        for match in _SENTENCE_END.finditer(line):
+            sentences.append(line[start:match.end()].strip())
+            start = match.end()
+        sentences.append(line[start:].strip())
     return [s for s in sentences if s]
 
 
@@ -205,7 +207,9 @@ def chunk_document(doc: Document) -> list[Chunk]:
     texts: list[tuple[str, str, str]] = []  # (section, kind, text)
     for block in _blocks(doc):
         if block.kind == "table":
-            texts.extend((block.section, "table", t) for t in _table_texts(block.lines))
+            header = _table_cells(block.lines[0])
+            section = f"{block.section} › {' / '.join(header)}" if len(header) == 2 else block.section
+            texts.extend((section, "table", t) for t in _table_texts(block.lines))
         elif block.kind == "list":
             texts.extend((block.section, "list", t) for t in _list_texts(block.lines))
         else:

@@ -100,5 +100,5 @@ class Engine:
         query = f"{context}\n{question}" if context else question
         result = retriever.search(query, k=k)
         if self.abstainer.should_abstain(result):
-            return not_covered(question, self.titles())
+            return not_covered(question, self.titles(), hits=tuple(result.hits))
         return compose(question, result, retriever.index)

@@ -20,7 +20,7 @@ from retrieval.chunking import CHUNKER_VERSION, Chunk, content_hash, split_sente
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 CURRENT = "current"
 _FILES = ("chunks.jsonl", "vectors.npy", "index.faiss")
 
@@ -38,6 +38,7 @@ class Manifest:
     chunker_version: str
     chunk_hashes: tuple[str, ...]
     files: dict
+    vector_hashes: tuple[str, ...]  # content hash of the text behind each row of vectors.npy
     created_at: float
     format_version: int = FORMAT_VERSION
 
@@ -50,7 +51,7 @@ class Manifest:
         )
 
     def to_json(self) -> str:
-        data = dict(self.__dict__, chunk_hashes=list(self.chunk_hashes))
+        data = dict(self.__dict__, chunk_hashes=list(self.chunk_hashes), vector_hashes=list(self.vector_hashes))
         return json.dumps(data, indent=1)
 
 
@@ -61,13 +62,26 @@ class LoadedIndex:
     manifest: Manifest
     chunks: list[Chunk]
     faiss_index: object
-    vectors: np.ndarray  # every embedded text: chunks first, then their sentences
+    vectors: np.ndarray  # every embedded text: chunks, then their windows, then their sentences
     sentence_rows: list[tuple[int, int]]  # per chunk, its sentences' rows in `vectors`
     sentences: list[list[str]]
     generation: str
 
     def chunk_vectors(self) -> np.ndarray:
         return self.vectors[: len(self.chunks)]
+
+    def window_vectors(self) -> np.ndarray:
+        return self.vectors[len(self.chunks): 2 * len(self.chunks)]
+
+
+def window_texts(chunks: Sequence[Chunk]) -> list[str]:
+    """Each chunk with its neighbours in the same document: the context its own words may lack."""
+    out = []
+    for i, chunk in enumerate(chunks):
+        before = chunks[i - 1].text if i > 0 and chunks[i - 1].doc_id == chunk.doc_id else ""
+        after = chunks[i + 1].text if i + 1 < len(chunks) and chunks[i + 1].doc_id == chunk.doc_id else ""
+        out.append("\n".join(t for t in (chunk.section, before, chunk.text, after) if t))
+    return out
 
 
 def _file_digest(path: Path) -> str:
@@ -124,7 +138,11 @@ class IndexStore:
             return None
         try:
             data = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+            if data.get("format_version") != FORMAT_VERSION:
+                logger.info("The index in %s has an older format; it will be rebuilt.", self.folder)
+                return None
             data["chunk_hashes"] = tuple(data["chunk_hashes"])
+            data["vector_hashes"] = tuple(data["vector_hashes"])
             return Manifest(**data)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise self._damaged(f"its manifest cannot be read ({type(exc).__name__})") from None
@@ -160,7 +178,7 @@ class IndexStore:
             raise self._damaged(f"it cannot be read ({type(exc).__name__})") from None
         chunks = [Chunk(**{k: r[k] for k in ("id", "doc_id", "doc_title", "section", "text")}) for r in records]
         if faiss_index.ntotal != len(chunks) or len(chunks) != len(manifest.chunk_hashes) \
-                or vectors.shape[1:] != (manifest.dim,):
+                or vectors.shape[1:] != (manifest.dim,) or len(vectors) != len(manifest.vector_hashes):
             raise self._damaged("its parts disagree on the number of chunks")
         return LoadedIndex(
             manifest=manifest, chunks=chunks, faiss_index=faiss_index, vectors=vectors,
@@ -169,7 +187,7 @@ class IndexStore:
         )
 
     def _reusable_vectors(self, model: str) -> dict[str, np.ndarray]:
-        """Vectors of the current index by content hash, when it used the same model; else empty."""
+        """Vectors of the current index by the content hash of their text, when it used the same model."""
         try:
             loaded = self.load()
         except IndexDamagedError as exc:
@@ -177,13 +195,7 @@ class IndexStore:
             return {}
         if loaded is None or loaded.manifest.model != model:
             return {}
-        cache: dict[str, np.ndarray] = {}
-        for i, chunk in enumerate(loaded.chunks):
-            cache[chunk.content_hash] = loaded.vectors[i]
-            start, end = loaded.sentence_rows[i]
-            for sentence, row in zip(loaded.sentences[i], range(start, end)):
-                cache[content_hash(sentence)] = loaded.vectors[row]
-        return cache
+        return dict(zip(loaded.manifest.vector_hashes, loaded.vectors))
 
     def build(
         self,
@@ -200,7 +212,7 @@ class IndexStore:
         with self._lock():
             cache = self._reusable_vectors(embedder.name)
             sentences = [split_sentences(c.text) for c in chunks]
-            texts = [c.embed_text for c in chunks]
+            texts = [c.embed_text for c in chunks] + window_texts(chunks)
             sentence_rows = []
             for sents in sentences:
                 sentence_rows.append((len(texts), len(texts) + len(sents)))
@@ -222,10 +234,10 @@ class IndexStore:
             dim = embedder.dim
             matrix = np.stack([cache[h] for h in hashes]).astype(np.float32) if hashes \
                 else np.zeros((0, dim), dtype=np.float32)
-            loaded = self._write(chunks, matrix, sentences, sentence_rows, embedder.name, dim)
+            loaded = self._write(chunks, matrix, hashes, sentences, sentence_rows, embedder.name, dim)
             return loaded, len(missing)
 
-    def _write(self, chunks, matrix, sentences, sentence_rows, model, dim) -> LoadedIndex:
+    def _write(self, chunks, matrix, hashes, sentences, sentence_rows, model, dim) -> LoadedIndex:
         import faiss
 
         gen_name = f"gen-{time.time_ns()}"
@@ -247,7 +259,7 @@ class IndexStore:
             faiss.write_index(faiss_index, str(tmp / "index.faiss"))
             manifest = Manifest(
                 model=model, dim=dim, chunker_version=CHUNKER_VERSION,
-                chunk_hashes=tuple(c.content_hash for c in chunks),
+                chunk_hashes=tuple(c.content_hash for c in chunks), vector_hashes=tuple(hashes),
                 files={name: _file_digest(tmp / name) for name in _FILES}, created_at=time.time(),
             )
             _fsync_write(tmp / "manifest.json", manifest.to_json().encode("utf-8"))

@@ -67,6 +67,11 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
 
+    def unknown_names(self, query: str) -> int:
+        """Capitalised words (names: "Stripe", "London") the corpus never uses; after the first word."""
+        names = re.findall(r"(?<=\s)[A-Z][A-Za-z0-9]+", query)
+        return sum(1 for n in names if (_stem([n.lower()]) or [""])[0] not in self.vocabulary)
+
     def coverage(self, query: str) -> float:
         """Share of the query's content words the corpus uses at all (1.0 for an empty query)."""
         terms = tokenize(query)

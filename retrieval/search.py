@@ -1,8 +1,8 @@
-"""Hybrid search: dense FAISS similarity fused with BM25, returning scored hits and the evidence signals."""
+"""Hybrid search: dense FAISS candidates and BM25 fused with passage, context and sentence similarity, then diversified."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,8 +10,11 @@ from retrieval.chunking import Chunk
 from retrieval.index_store import LoadedIndex
 from retrieval.lexical import LexicalIndex
 
-DENSE_WEIGHT = 0.7  # chosen on the dev set: see benchmarks/tune_search.py
+# Weights of the fused score, chosen on the dev set (benchmarks/tune_search.py prints the grid).
+WEIGHTS = {"dense": 0.4, "window": 0.4, "sentence": 0.2, "lexical": 0.2}
+DIVERSITY = 0.3  # MMR penalty on a passage too similar to one already shown
 CANDIDATES = 50
+RERANKED = 20
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class Hit:
     chunk: Chunk
     position: int  # row of the chunk in the index
     score: float  # fused
-    dense: float  # cosine similarity
+    dense: float  # cosine similarity of the passage
     lexical: float  # BM25 normalised to the best BM25 score of this query
 
 
@@ -34,18 +37,25 @@ class SearchResult:
     top_dense: float
     top_lexical_raw: float
     coverage: float
-    signals: dict = field(default_factory=dict)
+    unknown_names: int = 0
 
 
 class HybridRetriever:
     """Dense and lexical search over one loaded index."""
 
-    def __init__(self, index: LoadedIndex, embedder, dense_weight: float = DENSE_WEIGHT, fusion: str = "linear"):
+    def __init__(self, index: LoadedIndex, embedder, weights: dict | None = None, diversity: float = DIVERSITY):
         self.index = index
         self.embedder = embedder
         self.lexical = LexicalIndex([c.embed_text for c in index.chunks])
-        self.dense_weight = dense_weight
-        self.fusion = fusion
+        self.weights = dict(weights or WEIGHTS)
+        self.diversity = diversity
+        n = len(index.chunks)
+        self._chunk_vectors = index.vectors[:n]
+        self._window_vectors = index.vectors[n: 2 * n]
+
+    def _best_sentence(self, i: int, qv: np.ndarray, fallback: float) -> float:
+        start, end = self.index.sentence_rows[i]
+        return float((self.index.vectors[start:end] @ qv).max()) if end > start else fallback
 
     def search(self, query: str, k: int = 5) -> SearchResult:
         qv = self.embedder.embed([query])[0]
@@ -53,28 +63,38 @@ class HybridRetriever:
         dense_scores, dense_ids = self.index.faiss_index.search(qv.reshape(1, -1), min(CANDIDATES, n))
         dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0}
         bm25 = self.lexical.scores(query)
-        top_bm25 = float(bm25.max()) if len(bm25) else 0.0
-        lexical_ids = np.argpartition(-bm25, min(CANDIDATES, n) - 1)[:CANDIDATES] if top_bm25 > 0 else []
-        candidates = set(dense) | {int(i) for i in lexical_ids if bm25[i] > 0}
-        vectors = self.index.vectors
-        scored = []
-        for i in candidates:
-            d = dense.get(i)
-            if d is None:
-                d = float(vectors[i] @ qv)
-            lex = float(bm25[i]) / top_bm25 if top_bm25 > 0 else 0.0
-            scored.append((i, d, lex))
-        if self.fusion == "rrf":
-            dense_rank = {i: r for r, (i, *_rest) in enumerate(sorted(scored, key=lambda t: -t[1]))}
-            lex_rank = {i: r for r, (i, *_rest) in enumerate(sorted(scored, key=lambda t: -t[2]))}
-            fused = {i: 1 / (60 + dense_rank[i]) + 1 / (60 + lex_rank[i]) for i, *_ in scored}
+        top_bm25 = float(bm25.max()) if n else 0.0
+        if top_bm25 > 0:
+            lexical_ids = np.argpartition(-bm25, min(CANDIDATES, n) - 1)[:CANDIDATES]
+            candidates = set(dense) | {int(i) for i in lexical_ids if bm25[i] > 0}
         else:
-            w = self.dense_weight
-            fused = {i: w * d + (1 - w) * lex for i, d, lex in scored}
-        scored.sort(key=lambda t: -fused[t[0]])
-        hits = [Hit(self.index.chunks[i], i, fused[i], d, lex) for i, d, lex in scored[:k]]
+            candidates = set(dense)
+        w = self.weights
+        scored = {}
+        for i in candidates:
+            d = dense[i] if i in dense else float(self._chunk_vectors[i] @ qv)
+            lex = float(bm25[i]) / top_bm25 if top_bm25 > 0 else 0.0
+            fused = (w["dense"] * d + w["lexical"] * lex
+                     + w["window"] * float(self._window_vectors[i] @ qv)
+                     + w["sentence"] * self._best_sentence(i, qv, d))
+            scored[i] = (fused, d, lex)
+        order = self._diversify(sorted(scored, key=lambda i: -scored[i][0])[:RERANKED], scored, k)
+        hits = [Hit(self.index.chunks[i], i, *scored[i]) for i in order]
         return SearchResult(
-            hits=hits, query_vector=qv,
-            top_dense=max(dense.values(), default=0.0), top_lexical_raw=top_bm25,
-            coverage=self.lexical.coverage(query),
+            hits=hits, query_vector=qv, top_dense=max(dense.values(), default=0.0),
+            top_lexical_raw=top_bm25, coverage=self.lexical.coverage(query),
+            unknown_names=self.lexical.unknown_names(query),
         )
+
+    def _diversify(self, ranked: list[int], scored: dict, k: int) -> list[int]:
+        """Maximal marginal relevance: three near-identical passages help nobody."""
+        chosen: list[int] = []
+        pool = list(ranked)
+        while pool and len(chosen) < k:
+            def value(i: int) -> float:
+                overlap = max((float(self._chunk_vectors[i] @ self._chunk_vectors[j]) for j in chosen), default=0.0)
+                return scored[i][0] - self.diversity * overlap
+            best = max(pool, key=value)
+            chosen.append(best)
+            pool.remove(best)
+        return chosen
