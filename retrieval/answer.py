@@ -135,7 +135,7 @@ def compose(question: str, result: SearchResult, index: LoadedIndex) -> Answer:
     parts = []
     for s in sentences:
         cite = citations[s.citation - 1]
-        lead = f"{short_title(cite.title)}: " if multi else ""
+        lead = f"“{short_title(cite.title)}”: " if multi else ""
         parts.append(f"{lead}{s.text} [{s.citation}]")
     return Answer(
         question=question, text=" ".join(parts), citations=tuple(citations),

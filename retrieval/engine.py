@@ -97,8 +97,12 @@ class Engine:
         """Answer one question; `context` is an earlier question of the same thread, for follow-ups."""
         question = check_question(text)
         retriever = self.retriever
-        query = f"{context}\n{question}" if context else question
-        result = retriever.search(query, k=k)
+        result = retriever.search(question, k=k)
+        if context:
+            # a follow-up ("and at Series B?") leans on the thread's earlier question; a new topic doesn't
+            with_context = retriever.search(f"{context}\n{question}", k=k)
+            if self.abstainer.confidence(with_context) > self.abstainer.confidence(result):
+                result = with_context
         if self.abstainer.should_abstain(result):
             return not_covered(question, self.titles(), hits=tuple(result.hits))
         return compose(question, result, retriever.index)
