@@ -24,6 +24,20 @@ actually really kind sort like gonna wanna rn u ur pls please thanks hey hi quic
 also even much many get got go going want need know think tell say said make way thing things lot
 """.split())
 
+# Career vocabulary that people and documents spell differently; a query word brings its kin into BM25.
+SYNONYMS = [
+    {"pay", "salary", "salaries", "compensation", "tc", "earn", "paid", "pays"},
+    {"job", "role", "position", "gig", "posting"},
+    {"title", "name", "titles"},
+    {"interview", "loop", "rounds"},
+    {"older", "established", "emerged", "existed"},
+    {"switch", "transition", "move", "pivot"},
+    {"junior", "entry-level", "entry"},
+    {"senior", "experienced"},
+    {"company", "companies", "employer"},
+    {"bias", "unfair", "unfairly", "fairness", "skew"},
+]
+
 _stemmer = None
 
 
@@ -46,6 +60,20 @@ def tokenize(text: str) -> list[str]:
     return _stem(words(text))
 
 
+_SYNONYMS_STEMMED: dict[str, set[str]] = {}
+
+
+def expand(tokens: list[str]) -> list[str]:
+    """The query's stemmed words plus their synonyms (each synonym once)."""
+    if not _SYNONYMS_STEMMED:
+        for group in SYNONYMS:
+            stems = set(_stem(sorted(group)))
+            for stem in stems:
+                _SYNONYMS_STEMMED.setdefault(stem, set()).update(stems)
+    extra = {s for t in tokens for s in _SYNONYMS_STEMMED.get(t, ())} - set(tokens)
+    return tokens + sorted(extra)
+
+
 class LexicalIndex:
     """BM25 over chunk texts, scoring every chunk for a query."""
 
@@ -61,8 +89,8 @@ class LexicalIndex:
         self.size = len(texts)
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk for the query (zeros when no query word is known)."""
-        known = [t for t in tokenize(query) if t in self.vocabulary]
+        """BM25 score of every chunk for the query and its synonyms (zeros when no word is known)."""
+        known = [t for t in expand(tokenize(query)) if t in self.vocabulary]
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
