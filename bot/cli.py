@@ -78,8 +78,9 @@ def cmd_index(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from bot.evaluation import run_eval
+    from bot.evaluation import load_questions, run_eval
 
+    load_questions(Path(args.questions))  # a malformed file fails before the model loads
     advisor = _advisor(args)
     figures = run_eval(advisor, Path(args.questions), Path(args.out))
     for key, value in figures.items():
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.evaluation import QuestionsFileError
     from retrieval.documents import CorpusError
     from retrieval.embedding import ModelError
     from retrieval.engine import QuestionError
@@ -157,11 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    # warnings the user must see (skipped files) are printed by the commands themselves, once
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (QuestionError, CorpusError, ModelError, IndexDamagedError, SettingsError) as exc:
+    except (QuestionError, CorpusError, ModelError, IndexDamagedError, SettingsError, QuestionsFileError) as exc:
         print(f"advisor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

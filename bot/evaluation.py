@@ -87,14 +87,21 @@ def score(results: list[dict], gold: list[dict]) -> dict:
     return figures
 
 
+class QuestionsFileError(ValueError):
+    """The labelled questions file cannot be used; the message names the line."""
+
+
 def load_questions(path: Path) -> list[dict]:
     questions = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
-                questions.append(json.loads(line))
+                item = json.loads(line)
             except ValueError:
-                raise ValueError(f"{path} line {n} is not JSON") from None
+                raise QuestionsFileError(f"{path} line {n} is not JSON; each line must be one JSON object") from None
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str) or "id" not in item:
+                raise QuestionsFileError(f"{path} line {n} needs an \"id\" and a \"question\"")
+            questions.append(item)
     return questions
 
 

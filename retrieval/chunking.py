@@ -41,7 +41,13 @@ class Chunk:
 
     @property
     def content_hash(self) -> str:
+        """Hash of what is embedded: equal texts share one vector."""
         return content_hash(self.embed_text)
+
+    @property
+    def record_hash(self) -> str:
+        """Hash of everything a citation shows: a renamed document or title makes the index stale."""
+        return content_hash("\x00".join((self.id, self.doc_id, self.doc_title, self.section, self.text)))
 
 
 def content_hash(text: str) -> str:
@@ -80,6 +86,8 @@ def _looks_like_heading(line: str, next_line: str | None) -> bool:
     if not words or len(line) > 100 or len(words) > 15:
         return False
     trimmed = line.rstrip("\"”’)")
+    if not trimmed:
+        return False
     if trimmed.endswith("?"):
         # a one-sentence question followed by its answer (or by nothing: a closing teaser)
         return len(split_sentences(line)) == 1 and not (next_line or "").endswith("?")
@@ -182,6 +190,12 @@ def _list_texts(lines: list[str]) -> list[str]:
     """List items grouped under their intro line, in pieces small enough to quote."""
     intro = lines[0] if not _LIST_ITEM.match(lines[0]) else ""
     items = [f"- {_LIST_ITEM.match(line).group(1)}" for line in lines if _LIST_ITEM.match(line)]
+    lead: list[str] = []
+    if len(intro) > MAX_CHUNK_CHARS // 2:
+        # a long intro is a passage of its own; the items keep only its last sentence as context
+        lead = _split_long(intro)
+        intro = split_sentences(intro)[-1]
+        intro = intro if len(intro) <= MAX_CHUNK_CHARS // 2 else ""
     pieces, current = [], []
     for item in items:
         size = len(intro) + sum(len(x) + 1 for x in current) + len(item)
@@ -191,7 +205,7 @@ def _list_texts(lines: list[str]) -> list[str]:
         current.append(item)
     if current:
         pieces.append(current)
-    return ["\n".join(([intro] if intro else []) + piece) for piece in pieces]
+    return lead + ["\n".join(([intro] if intro else []) + piece) for piece in pieces]
 
 
 def _paragraph_texts(lines: list[str]) -> list[str]:

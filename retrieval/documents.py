@@ -20,7 +20,7 @@ _PROMO_PATTERNS = [
         r"^(?:>\s*)?(?:\W\s*)?related\s*:",
         r"^(?:>\s*)?(?:\W\s*)?(?:read|see) (?:more|also)\s*:",
         r"^get (?:the|your|our) (?:full|free|complete)\b",
-        r"\b(?:sign up|subscribe|buy now|order now|download now)\b",
+        r"^(?:sign up|subscribe|buy now|order now|download now)\b",
         r"\bavailable on amazon kindle\b",
         r"(?:→|->|»)\s*$",
     )

@@ -73,11 +73,12 @@ class Engine:
             if manifest is not None and manifest.matches(self.embedder.name, chunks):
                 loaded = self.store.load()
         embedded = 0
+        rebuilt = loaded is None
         if loaded is None:
             logger.info("Building the index for %d chunks in %s", len(chunks), self.store.folder)
             loaded, embedded = self.store.build(chunks, self.embedder, progress=progress)
         self._install(loaded, documents)
-        return IndexStatus(len(chunks), embedded, embedded > 0 or loaded is None or force, tuple(warnings))
+        return IndexStatus(len(chunks), embedded, rebuilt, tuple(warnings))
 
     def _install(self, loaded: LoadedIndex, documents: list[Document]) -> None:
         retriever = HybridRetriever(loaded, self.embedder)

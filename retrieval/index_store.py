@@ -20,7 +20,7 @@ from retrieval.chunking import CHUNKER_VERSION, Chunk, content_hash, split_sente
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CURRENT = "current"
 _FILES = ("chunks.jsonl", "vectors.npy", "index.faiss")
 
@@ -47,7 +47,7 @@ class Manifest:
             self.format_version == FORMAT_VERSION
             and self.model == model
             and self.chunker_version == CHUNKER_VERSION
-            and self.chunk_hashes == tuple(c.content_hash for c in chunks)
+            and self.chunk_hashes == tuple(c.record_hash for c in chunks)
         )
 
     def to_json(self) -> str:
@@ -259,7 +259,7 @@ class IndexStore:
             faiss.write_index(faiss_index, str(tmp / "index.faiss"))
             manifest = Manifest(
                 model=model, dim=dim, chunker_version=CHUNKER_VERSION,
-                chunk_hashes=tuple(c.content_hash for c in chunks), vector_hashes=tuple(hashes),
+                chunk_hashes=tuple(c.record_hash for c in chunks), vector_hashes=tuple(hashes),
                 files={name: _file_digest(tmp / name) for name in _FILES}, created_at=time.time(),
             )
             _fsync_write(tmp / "manifest.json", manifest.to_json().encode("utf-8"))

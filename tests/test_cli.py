@@ -1,0 +1,253 @@
+"""The `advisor` command: in-process with the fake embedder, plus real runs of the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.core
+from bot.cli import main
+from bot.settings import Settings
+from retrieval.index_store import IndexStore
+from tests.conftest import SHIPPED_CORPUS
+from tests.fakes import HashingEmbedder
+
+QUESTION = "does a Series A startup hire ML PMs?"
+ADVISOR = Path(sys.executable).with_name("advisor")
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """`advisor` in-process with the fast fake embedder instead of the real model."""
+    embedders: list[HashingEmbedder] = []
+
+    def make(model=None):
+        embedders.append(HashingEmbedder())
+        return embedders[-1]
+
+    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", make)
+    return embedders
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, out, err, *needles):
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("advisor: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def index_dir(corpus: Path, data: Path) -> Path:
+    return Settings(corpus_dir=corpus, data_dir=data).index_dir
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (os.readlink(p) if p.is_symlink() else p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.name != ".lock" and (p.is_symlink() or p.is_file())}
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question", ["   ", "", "\n\t"])
+def test_blank_question_exits_2_with_one_line(capsys, fake_model, question, data_dir):
+    assert_one_line_error(*run(capsys, "ask", question, "--data-dir", data_dir), "empty")
+    assert fake_model == [], "refused before the model or index is touched"
+    assert not data_dir.exists()
+
+
+def test_ten_thousand_character_question_exits_2(capsys, fake_model, data_dir):
+    assert_one_line_error(*run(capsys, "ask", "x" * 10_000, "--data-dir", data_dir), "10,000", "2,000")
+    assert fake_model == []
+
+
+def test_missing_corpus_folder_exits_2_saying_what_to_do(capsys, fake_model, tmp_path, data_dir):
+    missing = tmp_path / "no-such-corpus"
+    code, out, err = run(capsys, "ask", QUESTION, "--corpus", missing, "--data-dir", data_dir)
+    assert_one_line_error(code, out, err, str(missing), "does not exist", "--corpus")
+
+
+def test_corpus_of_only_a_binary_file_exits_2(capsys, fake_model, tmp_path, data_dir):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "scan.md").write_bytes(b"\x89PNG\x00\x00binary")
+    code, out, err = run(capsys, "ask", QUESTION, "--corpus", corpus, "--data-dir", data_dir)
+    assert_one_line_error(code, out, err, str(corpus), "no readable")
+
+
+def test_nonexistent_model_path_exits_2_with_message(capsys, corpus_dir, data_dir):
+    # the real embedder class: a missing path must be refused without trying to load anything
+    code, out, err = run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir,
+                         "--model", "/nonexistent/path")
+    assert_one_line_error(code, out, err, "/nonexistent/path", "does not exist", "--model")
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2 and "ask" in out and "index" in out
+
+
+# --- damaged index --------------------------------------------------------------------------------
+
+def test_damaged_index_exits_2_and_is_left_alone_until_advisor_index(capsys, fake_model, corpus_dir, data_dir):
+    code, out, _ = run(capsys, "index", "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and "Indexed" in out
+    folder = index_dir(corpus_dir, data_dir)
+    faiss_file = IndexStore(folder).current_generation() / "index.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:50])
+    before = snapshot(folder)
+
+    code, out, err = run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert_one_line_error(code, out, err, "damaged", "advisor index")
+    assert snapshot(folder) == before
+
+    code, out, _ = run(capsys, "index", "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0
+    code, out, _ = run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and out.strip()
+
+
+def test_garbage_manifest_exits_2(capsys, fake_model, corpus_dir, data_dir):
+    assert run(capsys, "index", "--corpus", corpus_dir, "--data-dir", data_dir)[0] == 0
+    folder = index_dir(corpus_dir, data_dir)
+    (IndexStore(folder).current_generation() / "manifest.json").write_text("\x00garbage")
+    before = snapshot(folder)
+    assert_one_line_error(*run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir),
+                          "advisor index")
+    assert snapshot(folder) == before
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+def test_ask_json_has_the_answer_fields(capsys, fake_model, corpus_dir, data_dir):
+    code, out, err = run(capsys, "ask", "--json", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0
+    data = json.loads(out)
+    assert {"question", "abstained", "text", "citations"} <= set(data)
+    assert data["question"] == QUESTION and isinstance(data["abstained"], bool)
+    assert isinstance(data["citations"], list)
+    assert "Indexed" in err, "the first ask builds the index and says so on stderr"
+
+
+def test_question_words_are_joined(capsys, fake_model, corpus_dir, data_dir):
+    code, out, _ = run(capsys, "ask", "--json", "does", "a", "Series", "A", "startup", "hire", "ML", "PMs?",
+                       "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and json.loads(out)["question"] == QUESTION
+
+
+def test_ask_text_lists_numbered_citations(capsys, fake_model, corpus_dir, data_dir):
+    code, out, _ = run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0
+    _, out_json, _ = run(capsys, "ask", "--json", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    answer = json.loads(out_json)
+    for citation in answer["citations"]:
+        assert f"[{citation['number']}] {citation['title']}" in out
+
+
+def test_second_ask_reuses_the_index(capsys, fake_model, corpus_dir, data_dir):
+    run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    code, _, err = run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and "Indexed" not in err
+    assert fake_model[-1].texts_embedded == 1, "only the question is embedded"
+
+
+def test_index_reports_passages_and_documents(capsys, fake_model, corpus_dir, data_dir):
+    code, out, _ = run(capsys, "index", "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and "from 2 documents" in out
+    code, out, _ = run(capsys, "index", "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and "0 newly embedded" in out
+
+
+def test_skipped_files_are_warned_about_and_the_rest_answers(capsys, fake_model, corpus_dir, data_dir):
+    (corpus_dir / "scan.md").write_bytes(b"\x00\x01binary")
+    code, out, err = run(capsys, "ask", QUESTION, "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0 and out.strip()
+    assert "warning:" in err and "scan.md" in err
+
+
+def test_corpus_comes_from_the_environment(capsys, fake_model, corpus_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("ADVISOR_CORPUS", str(tmp_path / "env-corpus-missing"))
+    code, out, err = run(capsys, "ask", QUESTION)
+    assert_one_line_error(code, out, err, "env-corpus-missing")
+
+
+def test_eval_writes_results_and_prints_figures(capsys, fake_model, corpus_dir, data_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"id": "q1", "question": QUESTION, "kind": "lookup",
+         "evidence": ["True ML PMs emerge at Series B+"]},
+        {"id": "q2", "question": "how long do I boil pasta?", "kind": "out_of_scope", "evidence": []},
+    ]) + "\n")
+    out_file = tmp_path / "out" / "results.jsonl"
+    code, out, _ = run(capsys, "eval", "--questions", questions, "--out", out_file,
+                       "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert code == 0
+    results = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [r["id"] for r in results] == ["q1", "q2"]
+    assert {"abstained", "hits", "answer"} <= set(results[0])
+    assert "hit@3" in out and "oos_abstain" in out
+
+
+def test_eval_with_a_malformed_questions_file_exits_2(capsys, fake_model, corpus_dir, data_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "q1", "question": "ok"}\n{not json\n')
+    code, out, err = run(capsys, "eval", "--questions", questions, "--out", tmp_path / "o.jsonl",
+                         "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert_one_line_error(code, out, err, "line 2")
+    assert fake_model == [] and not data_dir.exists(), "refused before the model loads or anything is indexed"
+
+
+# --- the real console script ----------------------------------------------------------------------
+
+def run_script(*argv, timeout=300):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADVISOR_", "SLACK_", "DISCORD_"))}
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run([str(ADVISOR), *map(str, argv)], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=Path(SHIPPED_CORPUS).parent)
+
+
+def test_script_error_is_exactly_one_line(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "scan.md").write_bytes(b"\x00\x01binary")
+    proc = run_script("ask", QUESTION, "--corpus", corpus, "--data-dir", tmp_path / "data", timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("advisor: "), proc.stderr
+
+
+@pytest.mark.model
+def test_script_answers_with_the_real_model(real_advisor, tmp_path):
+    """The installed `advisor` script, real model and FAISS, reusing the session's index (no re-embedding)."""
+    assert ADVISOR.exists(), "the console script is installed in the venv"
+    data = tmp_path / "data"
+    target = index_dir(SHIPPED_CORPUS, data)
+    shutil.copytree(real_advisor.engine.store.folder, target, symlinks=True)
+    generation = os.readlink(target / "current")
+
+    proc = run_script("ask", "--json", QUESTION, "--corpus", SHIPPED_CORPUS, "--data-dir", data)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Indexed" not in proc.stderr, "an up-to-date index is reused"
+    assert os.readlink(target / "current") == generation
+    answer = json.loads(proc.stdout)
+    assert answer["question"] == QUESTION and answer["abstained"] is False
+    assert answer["citations"] and "[1]" in answer["text"]
+    assert {c["doc_id"] for c in answer["citations"]} <= {"ai-pm-vs-ml-pm", "ai-ml-data-pm-guide"}

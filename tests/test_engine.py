@@ -1,0 +1,190 @@
+"""The engine and the core: question checks, index upkeep, and answers whose citations hold together."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from bot.core import Advisor, Question
+from retrieval.documents import CorpusError
+from retrieval.engine import MAX_QUESTION_CHARS, Engine, QuestionError, check_question
+from retrieval.index_store import IndexStore
+from tests.fakes import HashingEmbedder
+
+QUESTIONS = [
+    "does a Series A startup hire ML PMs?",
+    "is ML PM or AI PM better pay?",
+    "how many technical interview rounds does an ML PM loop have?",
+    "how long do I boil pasta?",
+]
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def assert_well_formed(answer, advisor: Advisor) -> None:
+    """Whatever is answered: numbered citations, each used, each quoting the passage it names."""
+    if answer.abstained:
+        assert answer.citations == () and answer.sentences == ()
+        assert "don't cover" in answer.text
+        return
+    assert answer.citations, "an answer always cites"
+    assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert set(cited) == {c.number for c in answer.citations}
+    assert re.search(r"\[\d+\]$", answer.text), "the answer ends on a citation"
+    chunks = {c.id: c for c in advisor.engine.retriever.index.chunks}
+    for citation in answer.citations:
+        chunk = chunks[citation.chunk_id]
+        assert (citation.doc_id, citation.title, citation.section) == (chunk.doc_id, chunk.doc_title, chunk.section)
+        for piece in citation.quote.split("…"):
+            assert normalise(piece) in normalise(chunk.text), (piece, chunk.text)
+    for sentence in answer.sentences:
+        assert 1 <= sentence.citation <= len(answer.citations)
+
+
+# --- questions ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t  \n", None])
+def test_empty_question_is_refused_with_an_example(text):
+    with pytest.raises(QuestionError) as err:
+        check_question(text)
+    assert "empty" in str(err.value) and "e.g." in str(err.value)
+
+
+def test_ten_thousand_character_question_is_refused_saying_the_limit():
+    with pytest.raises(QuestionError) as err:
+        check_question("why " * 2500)
+    message = str(err.value)
+    assert "10,000" in message or "9,999" in message  # its length, stripped
+    assert f"{MAX_QUESTION_CHARS:,}" in message
+
+
+def test_question_at_the_limit_is_accepted_and_stripped():
+    text = "a" * MAX_QUESTION_CHARS
+    assert check_question(f"  {text}\n") == text
+    with pytest.raises(QuestionError):
+        check_question(text + "a")
+
+
+def test_question_error_is_a_value_error():
+    assert issubclass(QuestionError, ValueError)
+
+
+def test_bad_question_is_refused_before_anything_is_indexed(tmp_path):
+    embedder = HashingEmbedder()
+    engine = Engine(tmp_path / "no-corpus", tmp_path / "index", embedder)
+    with pytest.raises(QuestionError):
+        engine.answer("  ")
+    with pytest.raises(QuestionError):
+        Advisor(engine).answer(Question(text="x" * 10_000))
+    assert embedder.calls == 0 and not (tmp_path / "index").exists()
+
+
+# --- index upkeep ---------------------------------------------------------------------------------
+
+def test_first_question_builds_the_index(corpus_dir, tmp_path):
+    embedder = HashingEmbedder()
+    engine = Engine(corpus_dir, tmp_path / "index", embedder)
+    answer = engine.answer("does a Series A startup hire ML PMs?")
+    assert embedder.texts_embedded > 0
+    assert IndexStore(tmp_path / "index").load() is not None
+    assert answer.question == "does a Series A startup hire ML PMs?"
+
+
+def test_missing_corpus_is_a_corpus_error(tmp_path):
+    engine = Engine(tmp_path / "missing", tmp_path / "index", HashingEmbedder())
+    with pytest.raises(CorpusError, match="does not exist"):
+        engine.ensure_index()
+
+
+def test_skipped_files_come_back_as_warnings(corpus_dir, tmp_path):
+    (corpus_dir / "scan.md").write_bytes(b"\x00\x01binary scan")
+    status = Engine(corpus_dir, tmp_path / "index", HashingEmbedder()).ensure_index()
+    assert len(status.warnings) == 1 and "scan.md" in status.warnings[0]
+    assert status.chunks > 0
+
+
+def test_older_index_format_is_rebuilt_not_reported(corpus_dir, tmp_path):
+    index_dir = tmp_path / "index"
+    Engine(corpus_dir, index_dir, HashingEmbedder()).ensure_index()
+    manifest_path = IndexStore(index_dir).current_generation() / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["format_version"] = 0
+    manifest_path.write_text(json.dumps(data))
+    engine = Engine(corpus_dir, index_dir, HashingEmbedder())
+    assert engine.ensure_index().rebuilt
+    assert engine.store.read_manifest().format_version != 0
+
+
+def test_documents_and_titles(fake_advisor):
+    assert dict(fake_advisor.documents()) == {
+        "ai-pm-vs-ml-pm": "AI PM vs ML PM: what the titles really mean",
+        "ai-ml-data-pm-guide": "AI PM vs ML PM vs Data PM: a 2026 career guide",
+    }
+
+
+def test_removing_a_document_reports_a_rebuild(corpus_dir, tmp_path):
+    index_dir = tmp_path / "index"
+    Engine(corpus_dir, index_dir, HashingEmbedder()).ensure_index()
+    (corpus_dir / "ai-ml-data-pm-guide.txt").unlink()
+    engine = Engine(corpus_dir, index_dir, HashingEmbedder())
+    status = engine.ensure_index()
+    assert {c.doc_id for c in engine.retriever.index.chunks} == {"ai-pm-vs-ml-pm"}
+    assert status.rebuilt
+
+
+def test_renaming_a_document_title_refreshes_citations(corpus_dir, tmp_path):
+    index_dir = tmp_path / "index"
+    Engine(corpus_dir, index_dir, HashingEmbedder()).ensure_index()
+    path = corpus_dir / "ai-pm-vs-ml-pm.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "title: AI PM vs ML PM: what the titles really mean", "title: Titles Decoded"), encoding="utf-8")
+    engine = Engine(corpus_dir, index_dir, HashingEmbedder())
+    engine.ensure_index()
+    titles = {c.doc_title for c in engine.retriever.index.chunks if c.doc_id == "ai-pm-vs-ml-pm"}
+    assert titles == {"Titles Decoded"}
+
+
+def test_renaming_a_file_refreshes_doc_ids(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "old-name.txt").write_text("ML PMs own model metrics.\nAI PMs own AI features.\n", encoding="utf-8")
+    index_dir = tmp_path / "index"
+    Engine(corpus, index_dir, HashingEmbedder()).ensure_index()
+    shutil.move(corpus / "old-name.txt", corpus / "new-name.txt")
+    engine = Engine(corpus, index_dir, HashingEmbedder())
+    engine.ensure_index()
+    assert {c.doc_id for c in engine.retriever.index.chunks} == {"new-name"}
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_answers_are_well_formed(fake_advisor, question):
+    answer = fake_advisor.answer(Question(text=question))
+    assert answer.question == question
+    assert_well_formed(answer, fake_advisor)
+
+
+def test_search_ranks_the_passage_that_shares_the_question_words(fake_advisor):
+    result = fake_advisor.engine.retriever.search("When do true ML PMs emerge: seed stage or Series B+?")
+    assert any("True ML PMs emerge at Series B+" in h.chunk.text for h in result.hits[:3])
+
+
+def test_answer_to_dict_is_json(fake_advisor):
+    data = json.loads(json.dumps(fake_advisor.answer(Question(text=QUESTIONS[0])).to_dict()))
+    assert {"question", "abstained", "text", "citations"} <= set(data)
+    for citation in data["citations"]:
+        assert {"number", "doc_id", "title", "section", "quote"} <= set(citation)
+
+
+def test_follow_up_is_read_with_the_thread_context(fake_advisor):
+    answer = fake_advisor.answer(Question(text="and how much do they earn?",
+                                          context=("what does an ML PM do day-to-day?",)))
+    assert_well_formed(answer, fake_advisor)
+    assert answer.question == "and how much do they earn?"

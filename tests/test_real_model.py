@@ -1,0 +1,115 @@
+"""End to end with the real all-MiniLM-L6-v2 model and a real FAISS index over the shipped corpus.
+
+The model is loaded and the index built once per session (the `real_advisor` fixture); every test reuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from bot.core import Question
+from bot.evaluation import run_eval
+from tests.conftest import SHARED_EVAL
+from tests.test_engine import assert_well_formed
+
+pytestmark = pytest.mark.model
+
+ANSWERABLE = [
+    "does a Series A startup hire ML PMs?",
+    "is ML PM or AI PM better pay?",
+    "what does an ML PM do day-to-day?",
+    "can an AI PM move into an ML PM role?",
+    "which role is more future-proof?",
+]
+OFF_TOPIC = [
+    "how long do I boil pasta?",
+    "what's the weather in SF this weekend?",
+]
+
+
+def ask(advisor, text: str):
+    return advisor.answer(Question(text=text, platform="cli"))
+
+
+def test_index_is_real_faiss_over_normalised_vectors(real_advisor, real_embedder):
+    import faiss
+
+    index = real_advisor.engine.retriever.index
+    assert isinstance(index.faiss_index, faiss.Index)
+    assert index.faiss_index.ntotal == len(index.chunks) > 50
+    assert index.manifest.model == "all-MiniLM-L6-v2" and index.manifest.dim == real_embedder.dim == 384
+    assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_series_a_question_is_answered_with_series_b_evidence(real_advisor):
+    answer = ask(real_advisor, "does a Series A startup hire ML PMs?")
+    assert not answer.abstained
+    assert answer.citations
+    assert any("Series B+" in c.quote for c in answer.citations), [c.quote for c in answer.citations]
+    assert all(c.doc_id == "ai-pm-vs-ml-pm" for c in answer.citations if "Series B+" in c.quote)
+
+
+def test_paraphrase_finds_the_same_evidence(real_advisor):
+    result = real_advisor.engine.retriever.search("when do startups start hiring dedicated ML product managers?")
+    assert any("True ML PMs emerge at Series B+" in h.chunk.text for h in result.hits[:3])
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC + ["xyzzy plugh frobnicate"])
+def test_off_topic_questions_abstain_without_citations(real_advisor, question):
+    answer = ask(real_advisor, question)
+    assert answer.abstained
+    assert answer.citations == () and answer.sentences == ()
+    assert "don't cover" in answer.text
+    assert "[1]" not in answer.text
+
+
+def test_salary_conflict_cites_both_documents(real_advisor):
+    answer = ask(real_advisor, "is ML PM or AI PM better pay?")
+    assert not answer.abstained
+    assert {c.doc_id for c in answer.citations} == {"ai-pm-vs-ml-pm", "ai-ml-data-pm-guide"}
+    shown = answer.text + " ".join(c.quote for c in answer.citations)
+    assert "$" in shown, "the figures themselves are shown"
+
+
+@pytest.mark.parametrize("question", ANSWERABLE)
+def test_every_answer_sentence_ends_with_an_existing_citation(real_advisor, question):
+    answer = ask(real_advisor, question)
+    assert not answer.abstained, question
+    numbers = {c.number for c in answer.citations}
+    # the text is a run of "<sentence> [n]": nothing uncited in between or after
+    pieces = re.split(r"\s*\[(\d+)\]\s*", answer.text)
+    sentences, refs, tail = pieces[0::2], pieces[1::2], pieces[-1]
+    assert tail == "", f"uncited text at the end: {tail!r}"
+    assert all(s.strip() for s in sentences[:-1]), "every [n] follows a sentence"
+    assert {int(n) for n in refs} == numbers
+    assert len(answer.sentences) == len(refs)
+    for sentence in answer.sentences:
+        assert sentence.citation in numbers
+        assert f"{sentence.text} [{sentence.citation}]" in answer.text
+    assert_well_formed(answer, real_advisor)
+
+
+def test_questions_are_checked_before_search(real_advisor):
+    from bot.core import QuestionError
+
+    with pytest.raises(QuestionError):
+        ask(real_advisor, "   ")
+    with pytest.raises(QuestionError):
+        ask(real_advisor, "why? " * 2000)
+
+
+@pytest.mark.skipif(not (SHARED_EVAL / "dev.jsonl").is_file(), reason="no shared/eval/dev.jsonl beside the repo")
+def test_dev_set_meets_the_targets(real_advisor, tmp_path):
+    out = tmp_path / "results.jsonl"
+    figures = run_eval(real_advisor, SHARED_EVAL / "dev.jsonl", out)
+    gold = [json.loads(line) for line in (SHARED_EVAL / "dev.jsonl").read_text().splitlines() if line.strip()]
+    assert len(out.read_text().splitlines()) == len(gold)
+    print(figures)
+    assert figures["hit@3"] >= 0.92, figures
+    assert figures["answer_shows_evidence"] >= 0.85, figures
+    assert figures["oos_abstain"] >= 0.75, figures
+    assert figures["false_abstain"] <= 0.05, figures
