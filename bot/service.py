@@ -1,0 +1,163 @@
+"""The chat service every adapter shares: guards, follow-up memory, worker pool, store."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, replace
+
+from bot.core import Question
+from bot.guards import Busy, BoundedDict, DuplicateFilter, Limits, RateLimiter, WorkerPool
+from bot.store import Store
+from retrieval.answer import Answer
+from retrieval.engine import QuestionError, check_question
+
+logger = logging.getLogger(__name__)
+
+ANSWERED, EMPTY, TOO_LONG, RATE_LIMITED, BUSY, DUPLICATE, ERROR = (
+    "answered", "empty", "too_long", "rate_limited", "busy", "duplicate", "error")
+
+ERROR_MESSAGE = "Something went wrong answering that; please try again."
+BUSY_MESSAGE = "I'm answering a lot of questions right now; please ask again in a minute."
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the service makes of a question; adapters render it and send nothing for "duplicate"."""
+
+    status: str  # answered | empty | too_long | rate_limited | busy | duplicate | error
+    message: str  # user-facing text when status != "answered" (one polite sentence saying what to do)
+    answer: Answer | None = None
+    answer_id: str = ""  # stable id of the stored answer, for feedback buttons and "share"
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class ChatService:
+    """Answers questions from any platform, applying the guards shared by all of them.
+
+    Args:
+        advisor: anything with `answer(Question) -> Answer` and `documents() -> [(id, title)]`.
+        store: where answers and feedback are kept; None keeps answers in memory only.
+        limits: rate, duplicate window, worker pool and memory sizes.
+    """
+
+    def __init__(self, advisor, store: Store | None = None, limits: Limits | None = None):
+        self.advisor = advisor
+        self.store = store
+        self.limits = limits or Limits()
+        self.rate = RateLimiter(self.limits.per_minute, self.limits.burst)
+        self.duplicates = DuplicateFilter(self.limits.duplicate_seconds)
+        self.pool = WorkerPool(self.limits.workers, self.limits.queue)
+        self._threads: BoundedDict = BoundedDict(self.limits.threads)  # (platform, channel, thread) -> deque
+        self._answers: BoundedDict = BoundedDict(self.limits.answers)  # answer_id -> Answer
+
+    def ready(self) -> bool:
+        """True once the advisor's index and documents are loaded."""
+        engine = getattr(self.advisor, "engine", None)
+        return bool(getattr(engine, "documents", None)) if engine is not None else True
+
+    def context_for(self, platform: str, channel: str, thread: str) -> tuple[str, ...]:
+        """Earlier questions answered in this conversation, oldest first (empty if none remembered)."""
+        return tuple(self._threads.touch((platform, channel, thread), ()))
+
+    def _remember(self, question: Question) -> None:
+        key = (question.platform, question.channel, question.thread)
+        earlier = self._threads.touch(key) or deque(maxlen=max(1, self.limits.context_depth))
+        earlier.append(question.text)
+        self._threads.put(key, earlier)
+
+    async def ask(self, question: Question) -> Reply:
+        """Answer one question, or say politely why not. Never raises."""
+        try:
+            text = check_question(question.text, self.limits.max_chars)
+        except QuestionError as exc:
+            return Reply(EMPTY if not (question.text or "").strip() else TOO_LONG, str(exc))
+        question = replace(question, text=text)
+        user_key = (question.platform, question.user)
+        dup_key = (question.platform, question.channel, question.thread, question.user, _normalise(text))
+        if not self.duplicates.first(dup_key):
+            logger.info("Duplicate question from the same place ignored (%s %s)", question.platform, question.channel)
+            return Reply(DUPLICATE, "")
+        wait = self.rate.take(user_key)
+        if wait:
+            self.duplicates.forget(dup_key)
+            seconds = max(1, round(wait))
+            return Reply(RATE_LIMITED, f"You're asking faster than I can keep up; please wait {seconds} "
+                                       f"second{'s' if seconds != 1 else ''} and ask again.")
+        if not question.context:
+            question = replace(question, context=self.context_for(question.platform, question.channel,
+                                                                   question.thread))
+        started = time.perf_counter()
+        try:
+            answer = await self.pool.run(self.advisor.answer, question)
+        except Busy as exc:
+            logger.warning("Over capacity, question turned away: %s", exc)
+            self.duplicates.forget(dup_key)
+            self.rate.give_back(user_key)
+            return Reply(BUSY, BUSY_MESSAGE)
+        except QuestionError as exc:  # the advisor's own checks (stricter limit)
+            return Reply(TOO_LONG, str(exc))
+        except Exception:
+            logger.exception("Answering failed (%s, channel %s)", question.platform, question.channel)
+            self.duplicates.forget(dup_key)
+            self.rate.give_back(user_key)
+            return Reply(ERROR, ERROR_MESSAGE)
+        latency = time.perf_counter() - started
+        answer_id = uuid.uuid4().hex
+        self._answers.put(answer_id, answer)
+        self._remember(question)
+        if self.store is not None:
+            try:
+                self.store.save_answer(answer_id, question, answer, latency)
+            except Exception:  # the user still gets the answer; the log says what was not kept
+                logger.exception("Could not store answer %s", answer_id)
+        logger.info("Answered on %s in %.0f ms (abstained=%s, %d citations)", question.platform,
+                    latency * 1000, answer.abstained, len(answer.citations))
+        return Reply(ANSWERED, "", answer, answer_id)
+
+    async def feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "") -> bool:
+        """Record a verdict on an answer. False when the answer is unknown (or could not be stored)."""
+        reason = (reason or "").strip()[:2000]
+        if self.store is None:
+            known = answer_id in self._answers
+            logger.info("Feedback on %s: helpful=%s (no store, not kept)", answer_id, helpful)
+            return known
+        try:
+            return self.store.save_feedback(answer_id, helpful, user, platform, reason)
+        except Exception:
+            logger.exception("Could not store feedback on %s", answer_id)
+            return False
+
+    def get_answer(self, answer_id: str) -> Answer | None:
+        """An earlier answer, from memory or the store (for "Share in channel")."""
+        answer = self._answers.touch(answer_id)
+        if answer is None and self.store is not None and answer_id:
+            try:
+                answer = self.store.get_answer(answer_id)
+            except Exception:
+                logger.exception("Could not read answer %s", answer_id)
+        return answer
+
+    def help_text(self) -> str:
+        """What the advisor answers, which documents it knows, how answers are cited and shared."""
+        try:
+            titles = [title for _, title in self.advisor.documents()]
+        except Exception:
+            logger.exception("Could not list the documents")
+            titles = []
+        known = "\n".join(f"• {t}" for t in titles) or "• (no documents loaded)"
+        return (
+            "I answer questions about product-management careers (AI, ML and data PM roles, hiring, "
+            "levels) from the documents below, and quote the passages I rely on: [1], [2] point to "
+            "the cited passages under each answer. If the documents don't cover a question I say so "
+            "rather than guess.\n"
+            f"Documents I know ({len(titles)}):\n{known}\n"
+            "Ask a follow-up in the same thread (e.g. \"and at Series B?\") and I read it with the "
+            "earlier question. Answers only you can see have a \"Share in channel\" button; "
+            "use the helpful / not helpful buttons to tell me how I did."
+        )

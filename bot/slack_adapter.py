@@ -1,0 +1,430 @@
+"""The Slack app (slack-bolt AsyncApp): Slack events in, chat service, Block Kit answers out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import os
+import re
+import signal
+import sys
+from dataclasses import dataclass, replace
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core import Question
+from bot.guards import BoundedDict, DuplicateFilter
+from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply
+from bot.settings import SettingsError, require_env
+from bot.slack_render import (
+    ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, FEEDBACK_VIEW, REASON_BLOCK, REASON_INPUT, escape,
+    feedback_view, parse_share_value, to_blocks,
+)
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+NOT_IN_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
+BAD_BLOCKS = ("invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long", "msg_too_long")
+HUMAN_SUBTYPES = (None, "", "thread_broadcast", "file_share")
+INVITE_HINT = "I can't post in this channel; invite me with `/invite @advisor` and try again."
+
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_LINK = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class SlackTokens:
+    """What the app needs to talk to Slack; never logged."""
+
+    bot_token: str
+    app_token: str = ""  # Socket Mode only
+    signing_secret: str = ""  # HTTP mode only
+    api_url: str = ""  # Web API base URL; "" for Slack's own
+
+    def __repr__(self) -> str:
+        return f"SlackTokens(api_url={self.api_url!r})"
+
+
+def _token(name: str, prefix: str, hint: str) -> str:
+    value = require_env(name, prefix, hint)
+    if not _TOKEN_SHAPE.fullmatch(value):
+        raise SettingsError(f"{name} does not look right: a token has only letters, digits and dashes. {hint}")
+    return value
+
+
+def tokens_from_env(http: bool) -> SlackTokens:
+    """Read and check the Slack settings; a SettingsError names what to set."""
+    bot = _token("SLACK_BOT_TOKEN", "xoxb-",
+                 "Set it to the Bot User OAuth Token (OAuth & Permissions page of your Slack app).")
+    app_token = secret = ""
+    if http:
+        secret = require_env("SLACK_SIGNING_SECRET", "",
+                             "Set it to the Signing Secret (Basic Information > App Credentials) for --http.")
+        if secret.startswith("xox") or len(secret) < 16 or not secret.isalnum():
+            raise SettingsError("SLACK_SIGNING_SECRET does not look right: it is the 32-character Signing Secret "
+                                "from Basic Information > App Credentials, not a token.")
+    else:
+        app_token = _token("SLACK_APP_TOKEN", "xapp-",
+                           "Set it to an app-level token with connections:write (Basic Information > App-Level "
+                           "Tokens) for Socket Mode, or run with --http.")
+    api_url = os.environ.get("SLACK_API_URL", "").strip()
+    if api_url and not re.match(r"https?://", api_url):
+        raise SettingsError("SLACK_API_URL does not look right: it should be a URL like https://slack.com/api/.")
+    return SlackTokens(bot, app_token, secret, api_url.rstrip("/") + "/" if api_url else "")
+
+
+def clean_text(text: str) -> str:
+    """A Slack message's text as the user meant it: mentions dropped, links unwrapped, entities decoded."""
+    text = _MENTION.sub(" ", text or "")
+    text = _LINK.sub(lambda m: m.group(2) or ("" if m.group(1).startswith("!") else m.group(1)), text)
+    return " ".join(html.unescape(text).split())
+
+
+def from_bot(event: dict, bot_user_id: str | None = None) -> bool:
+    """True for messages from this app or any other bot."""
+    return bool(event.get("bot_id") or event.get("subtype") == "bot_message"
+                or (bot_user_id and event.get("user") == bot_user_id))
+
+
+def is_question(event: dict, bot_user_id: str | None = None) -> bool:
+    """A person's new message (not a bot's, not an edit, deletion or channel join)."""
+    return not from_bot(event, bot_user_id) and event.get("subtype") in HUMAN_SUBTYPES
+
+
+class SlackAdapter:
+    """Registers the advisor's listeners on a bolt AsyncApp: mentions, DMs, /ask, the shortcut, buttons."""
+
+    def __init__(self, service: ChatService, app: AsyncApp):
+        self.service = service
+        self.app = app
+        self.events = DuplicateFilter(window=3600.0, keys=20000)  # Slack retries for ~5 minutes
+        self.shared: BoundedDict = BoundedDict(5000)
+        app.middleware(self.skip_retries)
+        app.event("app_mention")(self.on_mention)
+        app.event("message")(self.on_message)
+        app.command("/ask")(self.on_ask)
+        app.shortcut("ask_advisor")(self.on_shortcut)
+        app.action(ACTION_SHARE)(self.on_share)
+        app.action(ACTION_HELPFUL)(self.on_helpful)
+        app.action(ACTION_NOT_HELPFUL)(self.on_not_helpful)
+        app.view(FEEDBACK_VIEW)(self.on_reason)
+
+    async def skip_retries(self, req, body, next):
+        """An event already received (Slack's retry, or a repeated event_id) is acknowledged and dropped."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not self.events.first(event_id):
+            retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
+            logger.info("Event %s already received (retry %s); not answered again", event_id, retry)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def on_mention(self, event, client, context):
+        """@advisor in a channel: answer in the thread of the asking message."""
+        if not is_question(event, context.bot_user_id):
+            return
+        channel, thread = event["channel"], event.get("thread_ts") or event["ts"]
+        question = Question(clean_text(event.get("text", "")), event.get("user", ""), PLATFORM, channel, thread)
+        await self._answer_in(client, question, thread, event["ts"])
+
+    async def on_message(self, event, client, context):
+        """A direct message: answer in the DM (in its thread, if the user wrote in one)."""
+        if event.get("channel_type") != "im" or not is_question(event, context.bot_user_id):
+            return
+        thread = event.get("thread_ts") or ""
+        question = Question(clean_text(event.get("text", "")), event.get("user", ""), PLATFORM,
+                            event["channel"], thread)
+        await self._answer_in(client, question, thread or None, event["ts"])
+
+    async def _answer_in(self, client, question: Question, thread_ts, ts: str) -> None:
+        try:
+            if question.text.lower() in ("help", "?"):
+                await self._post(client, question.channel, thread_ts, text=escape(self.service.help_text()))
+                return
+            if thread_ts and thread_ts != ts:
+                question = await self._with_thread_context(client, question, thread_ts, ts)
+            reply = await self.service.ask(question)
+            await self._post_reply(client, reply, question.channel, thread_ts)
+        except Exception:
+            logger.exception("Answering in %s failed", question.channel)
+            await self._post_quietly(client, question.channel, thread_ts, ERROR_MESSAGE)
+
+    async def _with_thread_context(self, client, question: Question, thread_ts: str, ts: str) -> Question:
+        """A follow-up in a thread the service does not remember (e.g. after a restart): read the thread."""
+        if self.service.context_for(PLATFORM, question.channel, question.thread):
+            return question
+        try:
+            result = await client.conversations_replies(channel=question.channel, ts=thread_ts, limit=50)
+        except Exception as exc:  # missing scope, rate limit: answer without context
+            logger.warning("Could not read thread %s for context: %s", thread_ts, exc)
+            return question
+        earlier = [clean_text(m.get("text", "")) for m in result.get("messages", [])
+                   if is_question(m) and float(m.get("ts", 0)) < float(ts)]
+        earlier = [t for t in earlier if t]
+        return replace(question, context=tuple(earlier[-3:])) if earlier else question
+
+    async def _post_reply(self, client, reply: Reply, channel: str, thread_ts) -> None:
+        if reply.status == DUPLICATE:
+            return
+        if reply.status != ANSWERED:
+            await self._post(client, channel, thread_ts, text=escape(reply.message))
+            return
+        blocks, text = to_blocks(reply.answer, reply.answer_id)
+        await self._post(client, channel, thread_ts, text=text, blocks=blocks)
+
+    async def _post(self, client, channel: str, thread_ts, text: str, blocks=None) -> None:
+        """chat.postMessage; if Slack refuses the blocks, the plain text still goes out."""
+        kwargs = dict(channel=channel, text=text, unfurl_links=False, unfurl_media=False)
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            await client.chat_postMessage(blocks=blocks, **kwargs)
+        except SlackApiError as exc:
+            if blocks is None or exc.response.get("error") not in BAD_BLOCKS:
+                raise
+            logger.error("Slack refused the answer's blocks (%s); sending the plain text", exc.response.get("error"))
+            await client.chat_postMessage(**kwargs)
+
+    async def _post_quietly(self, client, channel: str, thread_ts, text: str) -> None:
+        try:
+            await self._post(client, channel, thread_ts, text=text)
+        except Exception:
+            logger.exception("Could not tell the user in %s that answering failed", channel)
+
+    # -- /ask and the message shortcut ----------------------------------------------------------
+
+    async def on_ask(self, ack, command, respond):
+        """/ask <question>: acknowledged at once; the answer, only for the asker, has "Share in channel"."""
+        await ack()
+        text, user = command.get("text", ""), command.get("user_id", "")
+        try:
+            if clean_text(text).lower() in ("help", "?"):
+                await respond(text=escape(self.service.help_text()), response_type="ephemeral")
+                return
+            # each user's /ask questions in a channel are one private conversation, for follow-ups
+            question = Question(clean_text(text), user, PLATFORM, command.get("channel_id", ""), f"ask:{user}")
+            reply = await self.service.ask(question)
+            if reply.status == DUPLICATE:
+                return
+            if reply.status != ANSWERED:
+                await respond(text=escape(reply.message), response_type="ephemeral")
+                return
+            blocks, fallback = to_blocks(reply.answer, reply.answer_id, ephemeral=True)
+            await respond(text=fallback, blocks=blocks, response_type="ephemeral")
+        except Exception:
+            logger.exception("/ask failed")
+            await self._respond_quietly(respond, ERROR_MESSAGE)
+
+    async def on_shortcut(self, ack, body, client, respond):
+        """The "Ask advisor" message shortcut: answer that message's text in its thread."""
+        await ack()
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id", "")
+        thread = message.get("thread_ts") or message.get("ts")
+        question = Question(clean_text(message.get("text", "")), (body.get("user") or {}).get("id", ""),
+                            PLATFORM, channel, thread)
+        try:
+            reply = await self.service.ask(question)
+            await self._post_reply(client, reply, channel, thread)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in NOT_IN_CHANNEL:
+                logger.exception("Ask advisor shortcut failed")
+                await self._respond_quietly(respond, ERROR_MESSAGE)
+            else:
+                await self._respond_quietly(respond, INVITE_HINT)
+        except Exception:
+            logger.exception("Ask advisor shortcut failed")
+            await self._post_quietly(client, channel, thread, ERROR_MESSAGE)
+
+    # -- buttons and the feedback modal -----------------------------------------------------------
+
+    async def on_share(self, ack, body, action, client, respond):
+        """"Share in channel": post the answer publicly (in its thread, if any), "shared by" the clicker."""
+        await ack()
+        user = (body.get("user") or {}).get("id", "")
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+        answer_id, thread = parse_share_value(action.get("value", ""))
+        thread = thread or container.get("thread_ts") or ""
+        try:
+            answer = self.service.get_answer(answer_id)
+            if answer is None:
+                await respond(text="That answer is no longer available; please ask again.", replace_original=False)
+                return
+            key = (answer_id, channel, thread)
+            if key in self.shared:
+                await respond(text="That answer is already shared here.", replace_original=False)
+                return
+            self.shared.put(key, True)
+            blocks, text = to_blocks(answer, answer_id, shared_by=user)
+            try:
+                await self._post(client, channel, thread or None, text=text, blocks=blocks)
+            except Exception:
+                self.shared.pop(key, None)
+                raise
+            await respond(text="Shared in the channel.", replace_original=True)
+        except SlackApiError as exc:
+            hint = INVITE_HINT if exc.response.get("error") in NOT_IN_CHANNEL else ERROR_MESSAGE
+            logger.warning("Sharing %s in %s failed: %s", answer_id, channel, exc.response.get("error"))
+            await self._respond_quietly(respond, hint)
+        except Exception:
+            logger.exception("Sharing %s failed", answer_id)
+            await self._respond_quietly(respond, ERROR_MESSAGE)
+
+    async def on_helpful(self, ack, body, action, respond):
+        await ack()
+        ok = await self.service.feedback(action.get("value", ""), True, (body.get("user") or {}).get("id", ""),
+                                         PLATFORM)
+        await self._respond_quietly(respond, "Thanks for the feedback!" if ok else
+                                    "I couldn't record that feedback; please try again.")
+
+    async def on_not_helpful(self, ack, body, action, client, respond):
+        """Record "not helpful" at once, then offer a short form for the reason."""
+        await ack()
+        answer_id = action.get("value", "")
+        ok = await self.service.feedback(answer_id, False, (body.get("user") or {}).get("id", ""), PLATFORM)
+        if not ok:
+            await self._respond_quietly(respond, "I couldn't record that feedback; please try again.")
+            return
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=feedback_view(answer_id))
+        except Exception as exc:  # the verdict is recorded; the reason is optional
+            logger.warning("Could not open the feedback form: %s", exc)
+            await self._respond_quietly(respond, "Thanks for the feedback!")
+
+    async def on_reason(self, ack, body, view):
+        await ack()
+        values = (view.get("state") or {}).get("values") or {}
+        reason = ((values.get(REASON_BLOCK) or {}).get(REASON_INPUT) or {}).get("value") or ""
+        if reason.strip():
+            await self.service.feedback(view.get("private_metadata", ""), False,
+                                        (body.get("user") or {}).get("id", ""), PLATFORM, reason)
+
+    @staticmethod
+    async def _respond_quietly(respond, text: str) -> None:
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:
+            logger.exception("Could not respond to the user")
+
+
+def create_app(service: ChatService, tokens: SlackTokens, client: AsyncWebClient | None = None) -> AsyncApp:
+    """The bolt AsyncApp with the advisor's listeners; answers run after the acknowledgement."""
+    client = client or AsyncWebClient(token=tokens.bot_token, base_url=tokens.api_url or AsyncWebClient.BASE_URL)
+    app = AsyncApp(name="advisor", client=client, signing_secret=tokens.signing_secret,
+                   process_before_response=False, logger=logging.getLogger("slack_bolt"))
+    SlackAdapter(service, app)
+    return app
+
+
+def create_web_app(app: AsyncApp, service: ChatService, path: str = EVENTS_PATH) -> web.Application:
+    """The HTTP Events API endpoint (signed requests only, via bolt) and GET /healthz."""
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        ready = service.ready()
+        return web.json_response({"status": "ok" if ready else "loading"}, status=200 if ready else 503)
+
+    web_app = web.Application()
+    web_app.add_routes([web.post(path, events), web.get("/healthz", healthz)])
+    return web_app
+
+
+async def check_auth(client: AsyncWebClient) -> None:
+    """Fail at start, naming what to set, when Slack refuses the bot token."""
+    try:
+        result = await client.auth_test()
+        logger.info("Connected to Slack as %s in %s", result.get("user"), result.get("team"))
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"):
+            raise SettingsError(f"Slack refused SLACK_BOT_TOKEN ({error}); set it to the app's current Bot "
+                                "User OAuth Token (OAuth & Permissions).") from None
+        logger.warning("auth.test failed (%s); carrying on", error)
+    except Exception as exc:  # network trouble at start: bolt retries on the first request
+        logger.warning("Could not reach Slack to check the token: %s", exc)
+
+
+async def start_http_server(app: AsyncApp, service: ChatService, host: str = "0.0.0.0",
+                            port: int = 3000) -> tuple[web.AppRunner, int]:
+    """Serve the app over HTTP on the running loop; returns the runner (to clean up) and the bound port."""
+    runner = web.AppRunner(create_web_app(app, service), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+async def _until_stopped(stop: asyncio.Event | None = None) -> None:
+    """Wait for SIGINT/SIGTERM (or `stop`), so that a stop closes connections and the store cleanly."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve_http(app: AsyncApp, service: ChatService, port: int, host: str = "0.0.0.0",
+                     stop: asyncio.Event | None = None) -> None:
+    """The HTTP Events API server, until stopped."""
+    await check_auth(app.client)
+    runner, port = await start_http_server(app, service, host, port)
+    sys.stderr.write(f"Slack app listening on http://{host}:{port}{EVENTS_PATH} (health: /healthz)\n")
+    try:
+        await _until_stopped(stop)
+    finally:
+        await runner.cleanup()
+
+
+async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event | None = None) -> None:
+    """Socket Mode (no public URL needed), until stopped."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    await check_auth(app.client)
+    handler = AsyncSocketModeHandler(app, app_token)
+    await handler.connect_async()
+    sys.stderr.write("Slack app connected in Socket Mode.\n")
+    try:
+        await _until_stopped(stop)
+    finally:
+        await handler.close_async()
+
+
+def run(settings, args) -> int:
+    """`advisor serve slack [--http --port N]`: check the tokens, load the index, then serve."""
+    from bot.core import Advisor
+    from bot.store import Store
+
+    http = bool(getattr(args, "http", False))
+    tokens = tokens_from_env(http)  # before the slow model load
+    advisor = Advisor.from_settings(settings)
+    for warning in advisor.prepare().warnings:
+        logger.warning("%s", warning)
+    store = Store.from_settings(settings)
+    service = ChatService(advisor, store)
+    app = create_app(service, tokens)
+    try:
+        if http:
+            asyncio.run(serve_http(app, service, getattr(args, "port", 3000)))
+        else:
+            asyncio.run(serve_socket_mode(app, tokens.app_token))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,162 @@
+"""The chat service: guards, follow-ups, worker pool, failures and the store, on the fake-embedder advisor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+
+from bot.core import Question
+from bot.guards import Limits
+from bot.service import BUSY_MESSAGE, ERROR_MESSAGE, ChatService
+from bot.store import Store
+
+
+class Spy:
+    """Wraps an advisor and records the questions it was asked."""
+
+    def __init__(self, advisor):
+        self.advisor = advisor
+        self.questions: list[Question] = []
+
+    def answer(self, question):
+        self.questions.append(question)
+        return self.advisor.answer(question)
+
+    def documents(self):
+        return self.advisor.documents()
+
+
+class Failing:
+    def answer(self, question):
+        raise RuntimeError("index exploded")
+
+    def documents(self):
+        return []
+
+
+def q(text, user="U1", channel="C1", thread="t1", platform="slack"):
+    return Question(text=text, user=user, platform=platform, channel=channel, thread=thread)
+
+
+async def test_answers_with_citations_and_stores_them(fake_advisor, tmp_path):
+    store = Store(tmp_path / "advisor.sqlite3")
+    service = ChatService(fake_advisor, store)
+    reply = await service.ask(q("  does a Series A startup hire ML PMs?  "))
+    assert reply.status == "answered" and reply.message == ""
+    assert reply.answer.citations and reply.answer_id
+    assert service.get_answer(reply.answer_id) == reply.answer
+    assert await service.feedback(reply.answer_id, True, "U2", "slack")
+    store.close()
+
+    # after a restart: the answer is still there for "Share in channel", and feedback still lands
+    reopened = Store(tmp_path / "advisor.sqlite3")
+    again = ChatService(fake_advisor, reopened)
+    shared = again.get_answer(reply.answer_id)
+    assert shared.text == reply.answer.text and shared.citations == reply.answer.citations
+    assert await again.feedback(reply.answer_id, False, "U3", "slack", reason="too short")
+    assert reopened.count("feedback") == 2
+    reopened.close()
+
+
+async def test_empty_and_too_long_questions(fake_advisor):
+    service = ChatService(fake_advisor, limits=Limits(max_chars=50))
+    empty = await service.ask(q("   "))
+    assert empty.status == "empty" and "empty" in empty.message and empty.answer is None
+    long = await service.ask(q("why " * 40))
+    assert long.status == "too_long" and "50" in long.message
+
+
+async def test_same_question_same_place_is_answered_once(fake_advisor):
+    spy = Spy(fake_advisor)
+    service = ChatService(spy)
+    first, second = await asyncio.gather(service.ask(q("What do ML PMs do?")), service.ask(q("what do  ML PMs do?")))
+    assert sorted([first.status, second.status]) == ["answered", "duplicate"]
+    assert len(spy.questions) == 1
+    # another thread, or another user, is a different question
+    assert (await service.ask(q("What do ML PMs do?", thread="t2"))).status == "answered"
+    assert (await service.ask(q("What do ML PMs do?", user="U2"))).status == "answered"
+
+
+async def test_rate_limit_per_user(fake_advisor):
+    service = ChatService(fake_advisor, limits=Limits(per_minute=1, burst=2))
+    statuses = [(await service.ask(q(f"question number {i} about PMs"))).status for i in range(3)]
+    assert statuses == ["answered", "answered", "rate_limited"]
+    limited = await service.ask(q("yet another question about PMs"))
+    assert "wait" in limited.message and "second" in limited.message
+    assert (await service.ask(q("a question from someone else", user="U9"))).status == "answered"
+
+
+async def test_burst_beyond_capacity_gets_a_polite_busy(fake_advisor):
+    release = threading.Event()
+
+    class Slow(Spy):
+        def answer(self, question):
+            release.wait(5)
+            return super().answer(question)
+
+    service = ChatService(Slow(fake_advisor), limits=Limits(workers=1, queue=2, per_minute=100, burst=100))
+    tasks = [asyncio.create_task(service.ask(q(f"question {i} on ML PM hiring", thread=f"t{i}"))) for i in range(5)]
+    await asyncio.sleep(0.1)
+    release.set()
+    replies = await asyncio.gather(*tasks)
+    statuses = [r.status for r in replies]
+    assert statuses.count("answered") == 3 and statuses.count("busy") == 2
+    assert all(r.message == BUSY_MESSAGE for r in replies if r.status == "busy")
+    assert service.pool.pending == 0
+    # a busy question may be asked again at once: it is neither a duplicate nor counted against the user
+    assert (await service.ask(q("question 4 on ML PM hiring", thread="t4"))).status == "answered"
+
+
+async def test_follow_up_in_a_thread_gets_the_earlier_question_as_context(fake_advisor):
+    spy = Spy(fake_advisor)
+    service = ChatService(spy)
+    await service.ask(q("does a Series A startup hire ML PMs?", thread="T"))
+    follow = await service.ask(q("and at Series B?", user="U2", thread="T"))
+    assert follow.status == "answered"
+    assert spy.questions[-1].context == ("does a Series A startup hire ML PMs?",)
+    assert service.context_for("slack", "C1", "T") == ("does a Series A startup hire ML PMs?", "and at Series B?")
+    await service.ask(q("and at Series B?", thread="other"))
+    assert spy.questions[-1].context == ()  # another thread knows nothing of it
+    # context given by the adapter wins
+    await service.ask(Question("and at Series C?", "U1", "slack", "C1", "T", context=("from the adapter",)))
+    assert spy.questions[-1].context == ("from the adapter",)
+
+
+async def test_advisor_failure_is_an_error_reply_with_the_cause_logged(caplog):
+    service = ChatService(Failing())
+    with caplog.at_level(logging.ERROR, logger="bot.service"):
+        reply = await service.ask(q("does a Series A startup hire ML PMs?"))
+    assert reply.status == "error" and reply.message == ERROR_MESSAGE
+    assert "index exploded" in caplog.text and "Traceback" in caplog.text
+    # "please try again" must work: the retry is not swallowed as a duplicate
+    assert (await service.ask(q("does a Series A startup hire ML PMs?"))).status == "error"
+
+
+async def test_feedback_on_unknown_answers(fake_advisor, tmp_path):
+    service = ChatService(fake_advisor)
+    assert not await service.feedback("missing", True, "U1", "slack")
+    reply = await service.ask(q("what does a data PM do?"))
+    assert await service.feedback(reply.answer_id, True, "U1", "slack")  # kept in memory without a store
+    assert service.get_answer("missing") is None
+
+
+def test_help_text_names_the_documents(fake_advisor):
+    text = ChatService(fake_advisor).help_text()
+    for _, title in fake_advisor.documents():
+        assert title in text
+    assert "Share in channel" in text and "[1]" in text
+
+
+def test_ready_once_index_is_loaded(fake_advisor):
+    assert ChatService(fake_advisor).ready()
+
+
+@pytest.mark.parametrize("status", ["answered", "empty", "too_long", "rate_limited", "busy", "duplicate", "error"])
+def test_reply_statuses_are_the_documented_ones(status):
+    import bot.service as service
+
+    assert status in {service.ANSWERED, service.EMPTY, service.TOO_LONG, service.RATE_LIMITED, service.BUSY,
+                      service.DUPLICATE, service.ERROR}

@@ -1,0 +1,520 @@
+"""The Slack app wired through real slack-bolt: signed requests in, calls to a mock Slack Web API out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.guards import Limits
+from bot.service import ChatService
+from bot.settings import Settings, SettingsError
+from bot.slack_adapter import SlackTokens, clean_text, create_app, start_http_server, tokens_from_env
+from bot.slack_render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
+from bot.store import Store
+from tests.mock_slack_api import BOT_USER_ID, MockSlackAPI, SlackSender
+
+FIXTURES = Path(__file__).parent / "fixtures" / "slack"
+SECRET = "0123456789abcdef0123456789abcdef"  # fake
+BOT_TOKEN = "xoxb-1111-2222-faketoken"  # fake
+QUIET = 0.3  # how long to wait to be sure nothing (more) is posted
+
+
+def fixture(name: str, **replace) -> dict:
+    text = (FIXTURES / name).read_text()
+    for key, value in replace.items():
+        text = text.replace(key, value)
+    return json.loads(text)
+
+
+def all_text(call) -> str:
+    return json.dumps(call.body.get("blocks", [])) + call.body.get("text", "")
+
+
+class Slack:
+    """An in-process app on 127.0.0.1, the mock Web API it talks to, and a signed sender."""
+
+    def __init__(self, api: MockSlackAPI, service: ChatService, sender: SlackSender, url: str):
+        self.api, self.service, self.sender, self.url = api, service, sender, url
+
+
+@contextlib.asynccontextmanager
+async def serve(api: MockSlackAPI, service: ChatService):
+    app = create_app(service, SlackTokens(BOT_TOKEN, signing_secret=SECRET, api_url=api.url))
+    runner, port = await start_http_server(app, service, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            url = f"http://127.0.0.1:{port}"
+            yield Slack(api, service, SlackSender(session, f"{url}/slack/events", SECRET), url)
+    finally:
+        await runner.cleanup()
+        # let bolt's background listeners finish, so nothing outlives the test
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=5)
+
+
+@pytest.fixture
+def api():
+    with MockSlackAPI() as mock:
+        yield mock
+
+
+@pytest.fixture
+async def slack(api, fake_advisor, tmp_path):
+    store = Store(tmp_path / "advisor.sqlite3")
+    async with serve(api, ChatService(fake_advisor, store)) as harness:
+        yield harness
+    store.close()
+
+
+# -- translation ------------------------------------------------------------------------------------
+
+def test_clean_text_drops_mentions_and_decodes_entities():
+    assert clean_text("<@UBOTADVISOR> does a &lt;b&gt; &amp; c&lt;d&gt;?") == "does a <b> & c<d>?"
+    assert clean_text("<@U1|lead> see <https://x.example/a|the guide> in <#C1|general> <!here>") == \
+        "see the guide in general"
+    assert clean_text("  <@UBOTADVISOR>  ") == ""
+
+
+def test_tokens_are_checked_at_start(monkeypatch):
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN is not set"):
+        tokens_from_env(http=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xapp-wrong-kind")
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN does not look right.*xoxb-"):
+        tokens_from_env(http=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN is not set.*--http"):
+        tokens_from_env(http=False)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-not-an-app-token")
+    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN.*xapp-"):
+        tokens_from_env(http=False)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A111-222-fake")
+    assert tokens_from_env(http=False).app_token == "xapp-1-A111-222-fake"
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is not set"):
+        tokens_from_env(http=True)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", BOT_TOKEN)
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET does not look right"):
+        tokens_from_env(http=True)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    tokens = tokens_from_env(http=True)
+    assert tokens.api_url == "http://127.0.0.1:9/api/" and SECRET not in repr(tokens) and BOT_TOKEN not in repr(tokens)
+    monkeypatch.setenv("SLACK_API_URL", "localhost:9")
+    with pytest.raises(SettingsError, match="SLACK_API_URL"):
+        tokens_from_env(http=True)
+
+
+def test_cli_reports_missing_token_before_loading_anything(capsys):
+    from bot.cli import main
+
+    assert main(["serve", "slack", "--http", "--port", "0"]) == 2
+    assert "SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+async def test_app_mention_is_answered_once_in_the_thread_of_the_message(slack):
+    status, elapsed, _ = await slack.sender.event(fixture("event_app_mention.json"))
+    assert status == 200 and elapsed < 3
+    [post] = await slack.api.wait_async("chat.postMessage")
+    assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000100.000100"
+    blocks = post.body["blocks"]
+    assert blocks[0]["type"] == "section" and "[1]" in blocks[0]["text"]["text"]
+    cited = [b["text"]["text"] for b in blocks if b["type"] == "section"][1:]
+    assert cited and cited[0].startswith("*[1] ") and "\n>" in cited[0]
+    assert blocks[-1]["type"] == "actions" and post.body["text"]
+    await asyncio.sleep(QUIET)
+    assert len(slack.api.calls_to("chat.postMessage")) == 1
+    assert slack.service.store.count() == 1
+
+
+async def test_follow_up_in_the_thread_uses_the_earlier_question(slack):
+    await slack.sender.event(fixture("event_app_mention.json"))
+    await slack.api.wait_async("chat.postMessage")
+    await slack.sender.event(fixture("event_app_mention_thread.json"))
+    posts = await slack.api.wait_async("chat.postMessage", 2)
+    assert posts[1].body["thread_ts"] == "1700000100.000100"
+    store = slack.service.store
+    rows = store._db.execute("SELECT question, context FROM answers ORDER BY created").fetchall()
+    assert [r["question"] for r in rows] == ["does a Series A startup hire ML PMs?", "and at Series B?"]
+    assert json.loads(rows[1]["context"]) == ["does a Series A startup hire ML PMs?"]
+    assert not slack.api.calls_to("conversations.replies")  # remembered, no need to read the thread
+
+
+async def test_follow_up_in_a_thread_not_remembered_reads_the_thread(slack):
+    slack.api.responses["conversations.replies"] = {"ok": True, "has_more": False, "messages": [
+        {"type": "message", "user": "U0LEAD", "text": "Do Series A startups hire ML PMs?", "ts": "1700000100.000100"},
+        {"type": "message", "bot_id": "BBOTADVISOR", "text": "an earlier answer", "ts": "1700000150.000150"},
+        {"type": "message", "user": "U0LEAD", "text": "<@UBOTADVISOR> and at Series B?", "ts": "1700000200.000200"},
+    ]}
+    await slack.sender.event(fixture("event_app_mention_thread.json"))
+    [post] = await slack.api.wait_async("chat.postMessage")
+    assert post.body["thread_ts"] == "1700000100.000100"
+    [replies] = slack.api.calls_to("conversations.replies")
+    assert replies.body["ts"] == "1700000100.000100" and replies.body["channel"] == "C0GENERAL"
+    [(context,)] = slack.service.store._db.execute("SELECT context FROM answers").fetchall()
+    assert json.loads(context) == ["Do Series A startups hire ML PMs?"]
+
+
+async def test_direct_message_is_answered_in_the_dm(slack):
+    await slack.sender.event(fixture("event_message_im.json"))
+    [post] = await slack.api.wait_async("chat.postMessage")
+    assert post.body["channel"] == "D0DIRECT" and "thread_ts" not in post.body
+    assert "[1]" in all_text(post)
+
+
+@pytest.mark.parametrize("name", ["event_bot_message.json", "event_app_mention_from_bot.json",
+                                  "event_message_changed.json"])
+async def test_bots_and_edits_are_ignored(slack, name):
+    status, _, _ = await slack.sender.event(fixture(name))
+    assert status == 200
+    await asyncio.sleep(QUIET)
+    assert not slack.api.calls_to("chat.postMessage")
+
+
+async def test_own_messages_are_ignored(slack):
+    event = fixture("event_message_im.json")
+    event["event"]["user"] = BOT_USER_ID
+    await slack.sender.event(event)
+    await asyncio.sleep(QUIET)
+    assert not slack.api.calls_to("chat.postMessage")
+
+
+async def test_retried_event_is_answered_once(api, fake_advisor):
+    # no duplicate-question window here: the event_id alone must stop the retries
+    async with serve(api, ChatService(fake_advisor, limits=Limits(duplicate_seconds=0))) as slack:
+        event = fixture("event_app_mention.json")
+        results = [await slack.sender.event(event)]
+        results += await asyncio.gather(slack.sender.event(event, retry=1), slack.sender.event(event, retry=2))
+        results.append(await slack.sender.event(event))  # the same event_id without retry headers
+        assert [r[0] for r in results] == [200, 200, 200, 200]
+        await api.wait_async("chat.postMessage")
+        await asyncio.sleep(QUIET)
+        assert len(api.calls_to("chat.postMessage")) == 1
+        other = fixture("event_app_mention.json")
+        other["event_id"] = "Ev0MENTION9"  # a new event with the same text is a new question
+        await slack.sender.event(other)
+        assert len(await api.wait_async("chat.postMessage", 2)) == 2
+
+
+async def test_bad_or_stale_signature_is_refused(slack):
+    event = fixture("event_app_mention.json")
+    assert (await slack.sender.event(event, secret="f" * 32))[0] == 401
+    assert (await slack.sender.event(event, timestamp=int(time.time()) - 600))[0] == 401
+    async with aiohttp.ClientSession() as session:
+        async with session.post(slack.sender.url, json=event) as resp:  # unsigned
+            assert resp.status == 401
+    await asyncio.sleep(QUIET)
+    assert not slack.api.calls_to("chat.postMessage")
+
+
+async def test_advisor_failure_tells_the_user_in_the_thread(api, caplog):
+    class Broken:
+        def answer(self, question):
+            raise RuntimeError("faiss fell over")
+
+        def documents(self):
+            return []
+
+    with caplog.at_level(logging.ERROR):
+        async with serve(api, ChatService(Broken())) as slack:
+            await slack.sender.event(fixture("event_app_mention.json"))
+            [post] = await api.wait_async("chat.postMessage")
+    assert post.body["thread_ts"] == "1700000100.000100"
+    assert post.body["text"] == "Something went wrong answering that; please try again."
+    assert "faiss fell over" in caplog.text
+
+
+async def test_refused_blocks_still_deliver_the_plain_text(slack):
+    calls = []
+
+    def post(body):
+        calls.append(body)
+        return {"ok": False, "error": "invalid_blocks"} if body.get("blocks") else {"ok": True, "ts": "1.2"}
+
+    slack.api.responses["chat.postMessage"] = post
+    await slack.sender.event(fixture("event_app_mention.json"))
+    posts = await slack.api.wait_async("chat.postMessage", 2)
+    assert "blocks" not in posts[1].body and "[1]" in posts[1].body["text"]
+    assert posts[1].body["thread_ts"] == "1700000100.000100"
+
+
+async def test_busy_reply_in_the_thread(api, fake_advisor):
+    service = ChatService(fake_advisor, limits=Limits(workers=1, queue=0))
+    service.pool.pending = service.pool.capacity  # as if every worker were taken
+    async with serve(api, service) as slack:
+        await slack.sender.event(fixture("event_app_mention.json"))
+        [post] = await api.wait_async("chat.postMessage")
+    assert "answering a lot of questions" in post.body["text"] and post.body["thread_ts"] == "1700000100.000100"
+
+
+async def test_health_check(slack):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{slack.url}/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["status"] == "ok"
+
+
+# -- /ask, share, feedback, shortcut ------------------------------------------------------------------
+
+async def ask(slack, name="ask1", text=None) -> dict:
+    form = fixture("command_ask.json", RESPONSE_URL=slack.api.response_url(name))
+    if text is not None:
+        form["text"] = text
+    status, elapsed, body = await slack.sender.command(form)
+    assert status == 200 and elapsed < 3 and body == ""
+    [response] = await slack.api.wait_async(f"/response/{name}")
+    return response.body
+
+
+async def test_slash_ask_is_acknowledged_at_once_then_answered_privately(slack):
+    body = await ask(slack)
+    assert body["response_type"] == "ephemeral" and "[1]" in body["text"]
+    share = body["blocks"][-1]["elements"][-1]
+    assert share["action_id"] == ACTION_SHARE
+    assert "*Question:* does a Series A startup hire ML PMs?" in json.dumps(body["blocks"])
+    assert not slack.api.calls_to("chat.postMessage")  # nothing public
+
+
+async def test_slash_ask_help_and_empty(slack):
+    assert "Documents I know" in (await ask(slack, "h", "help"))["text"]
+    assert "empty" in (await ask(slack, "e", "  "))["text"]
+
+
+async def test_share_posts_publicly_with_attribution_once(slack):
+    answer_id = (await ask(slack))["blocks"][-1]["elements"][0]["value"]
+    click = fixture("block_actions_share.json", RESPONSE_URL=slack.api.response_url("share"), ANSWER_ID=answer_id)
+    status, elapsed, _ = await slack.sender.interaction(click)
+    assert status == 200 and elapsed < 3
+    [post] = await slack.api.wait_async("chat.postMessage")
+    assert post.body["channel"] == "C0GENERAL" and "thread_ts" not in post.body
+    assert post.body["blocks"][0]["elements"][0]["text"] == "Shared by <@U0LEAD>"
+    assert ACTION_SHARE not in json.dumps(post.body["blocks"]) and "[1]" in all_text(post)
+    [done] = await slack.api.wait_async("/response/share")
+    assert done.body["replace_original"] is True
+    await slack.sender.interaction(click)  # a second click does not post it twice
+    await slack.api.wait_async("/response/share", 2)
+    assert len(slack.api.calls_to("chat.postMessage")) == 1
+
+
+async def test_share_goes_to_the_thread_it_came_from(slack):
+    answer_id = (await ask(slack))["blocks"][-1]["elements"][0]["value"]
+    click = fixture("block_actions_share.json", RESPONSE_URL=slack.api.response_url("share"), ANSWER_ID=answer_id)
+    click["container"]["thread_ts"] = "1700000100.000100"
+    await slack.sender.interaction(click)
+    [post] = await slack.api.wait_async("chat.postMessage")
+    assert post.body["thread_ts"] == "1700000100.000100"
+
+
+async def test_share_in_a_channel_without_the_bot_explains_what_to_do(slack):
+    answer_id = (await ask(slack))["blocks"][-1]["elements"][0]["value"]
+    slack.api.responses["chat.postMessage"] = {"ok": False, "error": "not_in_channel"}
+    click = fixture("block_actions_share.json", RESPONSE_URL=slack.api.response_url("share"), ANSWER_ID=answer_id)
+    await slack.sender.interaction(click)
+    [hint] = await slack.api.wait_async("/response/share")
+    assert "/invite @advisor" in hint.body["text"]
+
+
+async def test_feedback_buttons_are_acknowledged_and_recorded_with_a_reason(slack):
+    await slack.sender.event(fixture("event_app_mention.json"))
+    [post] = await slack.api.wait_async("chat.postMessage")
+    answer_id = post.body["blocks"][-1]["elements"][0]["value"]
+    store = slack.service.store
+
+    helpful = fixture("block_actions_feedback.json", RESPONSE_URL=slack.api.response_url("fb1"),
+                      ANSWER_ID=answer_id, ACTION_ID=ACTION_HELPFUL)
+    status, elapsed, _ = await slack.sender.interaction(helpful)
+    assert status == 200 and elapsed < 3
+    [thanks] = await slack.api.wait_async("/response/fb1")
+    assert "Thanks" in thanks.body["text"] and thanks.body["replace_original"] is False
+    assert [f["helpful"] for f in store.feedback(answer_id)] == [True]
+
+    unhelpful = fixture("block_actions_feedback.json", RESPONSE_URL=slack.api.response_url("fb2"),
+                        ANSWER_ID=answer_id, ACTION_ID=ACTION_NOT_HELPFUL)
+    await slack.sender.interaction(unhelpful)
+    [opened] = await slack.api.wait_async("views.open")
+    assert opened.body["trigger_id"] == "1700000800.trigger"
+    assert opened.body["view"]["private_metadata"] == answer_id
+    assert [f["helpful"] for f in store.feedback(answer_id)] == [False]  # recorded before the reason
+
+    status, _, body = await slack.sender.interaction(fixture("view_submission_reason.json", ANSWER_ID=answer_id))
+    assert status == 200 and body == ""
+    deadline = time.monotonic() + 5
+    while not store.feedback(answer_id)[0]["reason"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    [fb] = store.feedback(answer_id)
+    assert fb["reason"] == "It did not say anything about Series B." and fb["helpful"] is False
+    assert fb["user_hash"] != "U0READER"
+
+
+async def test_message_shortcut_answers_that_message_in_its_thread(slack):
+    payload = fixture("message_action_ask_advisor.json", RESPONSE_URL=slack.api.response_url("sc"))
+    status, elapsed, _ = await slack.sender.interaction(payload)
+    assert status == 200 and elapsed < 3
+    [post] = await slack.api.wait_async("chat.postMessage")
+    assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000850.000850"
+    [(question,)] = slack.service.store._db.execute("SELECT question FROM answers").fetchall()
+    assert question == "Do Series A startups hire ML PMs & data PMs?"
+
+
+# -- the real command, the real model ---------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Runs `advisor serve slack` (bot.cli.main) with the fast fake embedder: test code, not a product switch.
+FAKE_EMBEDDER_LAUNCHER = """
+import sys
+import bot.core
+from tests.fakes import HashingEmbedder
+real = bot.core.Advisor.from_settings.__func__
+fake = classmethod(lambda cls, settings, embedder=None: real(cls, settings, HashingEmbedder()))
+bot.core.Advisor.from_settings = fake
+from bot.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("model", ["fake", pytest.param("real", marks=pytest.mark.model)])
+async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model):
+    """`advisor serve slack --http --port N` as a subprocess against the mock API (real model: one test)."""
+    from tests.conftest import ROOT, SHIPPED_CORPUS
+
+    data_dir = tmp_path / "data"
+    if model == "real":
+        command = [sys.executable, "-m", "bot.cli"]
+        index_dir = Settings(corpus_dir=SHIPPED_CORPUS, data_dir=data_dir).index_dir
+        real_advisor = request.getfixturevalue("real_advisor")
+        shutil.copytree(real_advisor.engine.store.folder, index_dir, symlinks=True)  # reuse the session's index
+    else:
+        command = [sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ADVISOR_"))}
+    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
+               ADVISOR_DATA_DIR=str(data_dir), ADVISOR_CORPUS=str(SHIPPED_CORPUS), HF_HUB_OFFLINE="1")
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen(command + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:  # ready once /healthz answers (the index is loaded before serving)
+                assert proc.poll() is None, log.read_text()
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{url}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                assert time.monotonic() < deadline, "the app did not start"
+                await asyncio.sleep(0.2)
+            sender = SlackSender(session, f"{url}/slack/events", SECRET)
+
+            event = fixture("event_app_mention.json")
+            assert (await sender.event(event))[0] == 200
+            assert (await sender.event(event, retry=1))[0] == 200
+            [post] = await api.wait_async("chat.postMessage", timeout=30)
+            assert post.body["thread_ts"] == "1700000100.000100"
+            assert "[1]" in post.body["blocks"][0]["text"]["text"]
+            sections = [b["text"]["text"] for b in post.body["blocks"][1:] if b["type"] == "section"]
+            assert any(text.startswith("*[1] ") for text in sections)
+
+            form = fixture("command_ask.json", RESPONSE_URL=api.response_url("e2e"))
+            status, elapsed, _ = await sender.command(form)
+            assert status == 200 and elapsed < 3
+            [response] = await api.wait_async("/response/e2e", timeout=30)
+            assert response.body["response_type"] == "ephemeral" and response.body["blocks"]
+
+            assert (await sender.event(copy.deepcopy(event), secret="0" * 32))[0] == 401
+            await asyncio.sleep(QUIET)
+            assert len(api.calls_to("chat.postMessage")) == 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()  # SIGTERM stops it cleanly
+    assert "SLACK_BOT_TOKEN" not in log.read_text() and BOT_TOKEN not in log.read_text()
+    store = Store(data_dir / "advisor.sqlite3")
+    assert store.count() == 2  # both answers survived the process
+    store.close()
+
+
+def test_manifest_declares_exactly_what_the_app_handles():
+    yaml = pytest.importorskip("yaml")
+    from tests.conftest import ROOT
+
+    manifest = yaml.safe_load((ROOT / "deploy" / "slack" / "manifest.yaml").read_text())
+    settings, features = manifest["settings"], manifest["features"]
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
+    assert [c["command"] for c in features["slash_commands"]] == ["/ask"]
+    assert [(s["type"], s["callback_id"]) for s in features["shortcuts"]] == [("message", "ask_advisor")]
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "app_mentions:read", "chat:write", "commands", "im:history",
+        "channels:history", "groups:history", "mpim:history",  # conversations.replies for thread context
+    }
+    assert "user" not in manifest["oauth_config"]["scopes"]
+
+
+async def test_socket_mode_answers_and_acknowledges_each_envelope_once(api, fake_advisor):
+    """Socket Mode (the default) against a mock WebSocket: apps.connections.open, envelopes, acks."""
+    from aiohttp import web
+
+    from bot.slack_adapter import serve_socket_mode
+
+    acks: list[dict] = []
+    event = fixture("event_app_mention.json")
+
+    async def socket(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1})
+        for attempt in (0, 1):  # the event, then Slack's retry of it
+            await ws.send_json({"envelope_id": f"env-{attempt}", "type": "events_api", "payload": event,
+                                "accepts_response_payload": False, "retry_attempt": attempt, "retry_reason": ""})
+        async for message in ws:
+            acks.append(json.loads(message.data))
+        return ws
+
+    web_app = web.Application()
+    web_app.add_routes([web.get("/link", socket)])
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    api.responses["apps.connections.open"] = {"ok": True, "url": f"ws://127.0.0.1:{runner.addresses[0][1]}/link"}
+    service = ChatService(fake_advisor, limits=Limits(duplicate_seconds=0))
+    app = create_app(service, SlackTokens(BOT_TOKEN, app_token="xapp-1-A1-2-fake", api_url=api.url))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_socket_mode(app, "xapp-1-A1-2-fake", stop))
+    try:
+        [post] = await api.wait_async("chat.postMessage")
+        assert post.body["thread_ts"] == "1700000100.000100" and "[1]" in all_text(post)
+        deadline = time.monotonic() + 5
+        while len(acks) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert sorted(a["envelope_id"] for a in acks) == ["env-0", "env-1"]
+        [opened] = api.calls_to("apps.connections.open")
+        assert opened.headers.get("Authorization") == "Bearer xapp-1-A1-2-fake"
+        await asyncio.sleep(QUIET)
+        assert len(api.calls_to("chat.postMessage")) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+        await runner.cleanup()

@@ -1,0 +1,102 @@
+"""The SQLite store: answers, citations and feedback survive a restart; users kept only as salted hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+
+from bot.core import Question
+from bot.store import Store
+from retrieval.answer import Answer, AnswerSentence, Citation
+
+ANSWER = Answer(
+    question="does a Series A startup hire ML PMs?",
+    text="Rarely. [1]",
+    citations=(Citation(1, "guide", "A guide", "Hiring", "Series A startups rarely hire ML PMs.", "guide#1"),),
+    sentences=(AnswerSentence("Rarely.", 1),),
+)
+QUESTION = Question(ANSWER.question, user="U0LEAD", platform="slack", channel="C1", thread="1.2",
+                    context=("earlier?",))
+
+
+def test_answers_and_feedback_survive_reopening(tmp_path):
+    path = tmp_path / "data" / "advisor.sqlite3"
+    store = Store(path)
+    store.save_answer("a1", QUESTION, ANSWER, latency=0.012)
+    assert store.save_feedback("a1", False, "U0READER", "slack", reason="missing Series B")
+    store.close()
+
+    reopened = Store(path)
+    assert reopened.get_answer("a1") == ANSWER
+    record = reopened.answer_record("a1")
+    assert record["platform"] == "slack" and record["channel"] == "C1" and record["thread"] == "1.2"
+    assert record["context"] == ["earlier?"]
+    assert record["latency_ms"] == 12.0
+    assert record["citations"][0]["title"] == "A guide"
+    [fb] = reopened.feedback("a1")
+    assert fb["helpful"] is False and fb["reason"] == "missing Series B" and fb["platform"] == "slack"
+    assert fb["user_hash"] == store.hash_user("U0READER")  # same salt after the restart
+    reopened.close()
+
+
+def test_wal_mode_and_no_raw_user_ids(tmp_path):
+    path = tmp_path / "advisor.sqlite3"
+    store = Store(path)
+    store.save_answer("a1", QUESTION, ANSWER, 0.1)
+    store.save_feedback("a1", True, "U0READER", "slack")
+    store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    dump = "\n".join(db.iterdump())
+    db.close()
+    assert "U0LEAD" not in dump and "U0READER" not in dump
+    assert (tmp_path / "advisor.sqlite3.salt").stat().st_mode & 0o077 == 0  # private
+
+
+def test_salt_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVISOR_USER_SALT", "pepper")
+    store = Store(tmp_path / "s.sqlite3")
+    assert store.hash_user("U1") == hashlib.sha256(b"pepper:U1").hexdigest()
+    assert not (tmp_path / "s.sqlite3.salt").exists()
+    store.close()
+
+
+def test_feedback_upserts_per_user_and_rejects_unknown_answers(tmp_path):
+    store = Store(tmp_path / "s.sqlite3")
+    assert not store.save_feedback("nope", True, "U1", "slack")
+    store.save_answer("a1", QUESTION, ANSWER, 0.1)
+    store.save_feedback("a1", False, "U1", "slack")
+    store.save_feedback("a1", False, "U1", "slack", reason="too vague")
+    store.save_feedback("a1", False, "U1", "slack")  # a later click keeps the reason
+    store.save_feedback("a1", True, "U2", "discord")
+    rows = {r["user_hash"]: r for r in store.feedback("a1")}
+    assert len(rows) == 2
+    assert rows[store.hash_user("U1")]["reason"] == "too vague"
+    assert store.count("feedback") == 2 and store.count("answers") == 1
+    store.close()
+
+
+def test_concurrent_writes_from_threads(tmp_path):
+    store = Store(tmp_path / "s.sqlite3")
+
+    def write(n):
+        for i in range(25):
+            store.save_answer(f"{n}-{i}", QUESTION, ANSWER, 0.01)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.count() == 100
+    store.close()
+
+
+def test_store_path_follows_settings(monkeypatch, tmp_path):
+    from bot.settings import Settings
+
+    monkeypatch.setenv("ADVISOR_STORE", str(tmp_path / "custom.db"))
+    store = Store.from_settings(Settings.from_env())
+    assert store.path == tmp_path / "custom.db"
+    store.close()
