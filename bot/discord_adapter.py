@@ -1,0 +1,392 @@
+"""The Discord app (discord.py): slash commands, the message menu, mentions and buttons in; chat service; embeds out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+import discord
+from discord import app_commands
+
+from bot.core import Question
+from bot.discord_render import AnswerButton, to_content, to_embed, to_help_embed, to_view
+from bot.guards import BoundedDict
+from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply
+from bot.settings import SettingsError, require_env
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+NO_PINGS = discord.AllowedMentions.none()
+FAILED = "Something went wrong, please try again."
+REASON_ID = re.compile(r"advisor:why:(?P<answer_id>[A-Za-z0-9_.\-]{1,80})")
+REASON_INPUT = "reason"
+HELP_WORDS = ("help", "?")
+# what the bot needs in a channel: see it, reply (a reply needs the history), in threads too, with embeds
+PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_messages_in_threads=True,
+                                  embed_links=True, read_message_history=True)
+SCOPES = ("bot", "applications.commands")
+TOKEN_HINT = ("Create a bot in the Discord developer portal (Bot > Reset Token) and export DISCORD_TOKEN; "
+              "see deploy/discord/README.md.")
+
+
+def intents() -> discord.Intents:
+    """Guilds (channel and thread types), guild and DM messages; no privileged intent.
+
+    Without message content, Discord still sends the text of messages that mention the bot and of DMs.
+    """
+    wanted = discord.Intents.none()
+    wanted.guilds = wanted.guild_messages = wanted.dm_messages = True
+    return wanted
+
+
+def strip_mentions(text: str, user_id: int, role_id: int | None = None) -> str:
+    """The question without the bot's own @mention (user or managed-role form)."""
+    text = re.sub(rf"<@!?{user_id}>", " ", text or "")
+    if role_id:
+        text = text.replace(f"<@&{role_id}>", " ")
+    return " ".join(text.split())
+
+
+def invite_url(application_id: int) -> str:
+    """The link that adds the bot to a server with the scopes and permissions it needs."""
+    return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
+
+
+def place(channel, default_thread: str) -> tuple[str, str]:
+    """(channel, thread) keys of a conversation: a thread is its own; DMs are one conversation each."""
+    if isinstance(channel, discord.Thread):
+        return str(channel.parent_id), str(channel.id)
+    if isinstance(channel, (discord.DMChannel, discord.GroupChannel)):
+        return str(channel.id), ""
+    return str(getattr(channel, "id", "")), default_thread
+
+
+class ReasonModal(discord.ui.Modal, title="What was missing?"):
+    """Asked after "Not helpful" (already recorded); the submit is handled by custom_id, so it survives restarts."""
+
+    reason = discord.ui.TextInput(label="Why wasn't it helpful? (optional)", style=discord.TextStyle.paragraph,
+                                  required=False, max_length=1000, custom_id=REASON_INPUT)
+
+    def __init__(self, answer_id: str):
+        super().__init__(custom_id=f"advisor:why:{answer_id}", timeout=900)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        pass  # DiscordAdapter.on_interaction answers every "advisor:why:" submit, stored modal or not
+
+
+def _find_value(components: list, custom_id: str) -> str:
+    """The value of one text input in a modal submit's (possibly nested) components."""
+    for item in components or []:
+        if item.get("custom_id") == custom_id and "value" in item:
+            return item.get("value") or ""
+        nested = item.get("components") or ([item["component"]] if item.get("component") else [])
+        found = _find_value(nested, custom_id)
+        if found:
+            return found
+    return ""
+
+
+class DiscordAdapter:
+    """Wires the chat service into a discord.py Client: commands, the mention handler and the buttons."""
+
+    def __init__(self, service: ChatService, guild_id: int | None = None):
+        self.service = service
+        self.guild = discord.Object(id=guild_id) if guild_id else None
+        self.client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS)
+        self.tree = app_commands.CommandTree(self.client)
+        self.answered_in: BoundedDict = BoundedDict(5000)  # our answer message id -> its (channel, thread)
+        self._register()
+
+    def _register(self) -> None:
+        adapter = self
+
+        @self.tree.command(name="ask", description="Ask advisor a PM career question; the answer cites its sources.")
+        @app_commands.describe(question="Your question", private="Only you see the answer (you can share it)")
+        async def ask(interaction: discord.Interaction, question: str, private: bool = False) -> None:
+            await adapter.on_ask(interaction, question, private)
+
+        @self.tree.command(name="advisor-help", description="What advisor can answer and which documents it knows.")
+        async def advisor_help(interaction: discord.Interaction) -> None:
+            await adapter.on_help(interaction)
+
+        @self.tree.context_menu(name="Ask advisor")
+        async def ask_message(interaction: discord.Interaction, message: discord.Message) -> None:
+            await adapter.on_ask_message(interaction, message)
+
+        self.tree.error(self.on_tree_error)
+        self.client.setup_hook = self.setup_hook
+        self.client.event(self.on_message)
+        self.client.event(self.on_interaction)
+        self.client.event(self.on_advisor_button)
+
+    async def setup_hook(self) -> None:
+        """Before the gateway connects: persistent buttons, and the commands synced (guild: at once)."""
+        self.client.add_dynamic_items(AnswerButton)
+        if self.client.application_id:
+            logger.info("Invite link: %s", invite_url(self.client.application_id))
+        try:
+            if self.guild is not None:
+                self.tree.copy_global_to(guild=self.guild)
+                synced = await self.tree.sync(guild=self.guild)
+                logger.info("Synced %d commands to guild %s", len(synced), self.guild.id)
+            else:
+                synced = await self.tree.sync()
+                logger.info("Synced %d global commands (they can take a while to appear)", len(synced))
+        except discord.HTTPException as exc:  # mentions and DMs still work without commands
+            logger.error("Could not sync the commands (%s); was the bot invited with the applications.commands "
+                         "scope, and is DISCORD_GUILD_ID a server it is in?", exc)
+
+    # -- slash commands and the message menu ----------------------------------------------------
+
+    async def on_ask(self, interaction: discord.Interaction, text: str, private: bool) -> None:
+        """/ask question [private]: deferred at once, then the answer (ephemeral when private)."""
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=private)
+            # outside a thread, each user's /ask questions in a channel are one conversation (as in Slack)
+            channel, thread = place(interaction.channel, f"ask:{interaction.user.id}")
+            question = Question(text, str(interaction.user.id), PLATFORM, channel, thread,
+                                self._alias_context(channel, thread))
+            reply = await self.service.ask(question)
+            if reply.status != ANSWERED:
+                await self._notice(interaction, self._text_of(reply), deferred_public=not private)
+                return
+            view = to_view(reply.answer_id, private=private, abstained=reply.answer.abstained)
+            sent = await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=private,
+                                                   allowed_mentions=NO_PINGS, wait=True, **_view(view))
+            self.answered_in.put(str(sent.id), (channel, thread))
+        except Exception:
+            logger.exception("/ask failed in channel %s", interaction.channel_id)
+            await self._fail(interaction, deferred_public=not private)
+
+    async def on_ask_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """"Ask advisor" on a message: answer its text as a reply to it, where it was asked."""
+        try:
+            if not message.content.strip():  # an image, an embed, or a bot's card: nothing to read
+                await self._notice(interaction, "That message has no text I can answer; try /ask instead.")
+                return
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            channel, thread = place(message.channel, str(message.id))
+            question = Question(message.content, str(interaction.user.id), PLATFORM, channel, thread,
+                                self._alias_context(channel, thread))
+            reply = await self.service.ask(question)
+            if reply.status != ANSWERED:
+                await self._notice(interaction, self._text_of(reply), deferred_public=False)
+                return
+            try:
+                sent = await message.channel.send(
+                    embed=to_embed(reply.answer), reference=message.to_reference(fail_if_not_exists=False),
+                    allowed_mentions=NO_PINGS, **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
+            except discord.HTTPException as exc:  # no access to the channel: answer privately, shareable
+                logger.warning("Could not reply in channel %s (%s); answering privately", channel, exc)
+                view = to_view(reply.answer_id, private=True, abstained=reply.answer.abstained)
+                await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=True,
+                                                allowed_mentions=NO_PINGS, **_view(view))
+                return
+            self.answered_in.put(str(sent.id), (channel, thread))
+            await interaction.followup.send(to_content(f"Answered: {sent.jump_url}"), ephemeral=True,
+                                            allowed_mentions=NO_PINGS)
+        except Exception:
+            logger.exception("Ask advisor failed on message %s", message.id)
+            await self._fail(interaction, deferred_public=False)
+
+    async def on_help(self, interaction: discord.Interaction) -> None:
+        """/advisor-help: what the bot answers, its documents, citing and sharing (only for the asker)."""
+        try:
+            await interaction.response.send_message(embed=to_help_embed(self.service.help_text()), ephemeral=True,
+                                                    allowed_mentions=NO_PINGS)
+        except Exception:
+            logger.exception("/advisor-help failed")
+            await self._fail(interaction, deferred_public=False)
+
+    async def on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Anything the command handlers did not catch (an unknown or outdated command, a bad option)."""
+        logger.error("Command %s failed: %s", getattr(interaction.command, "name", "?"), error, exc_info=error)
+        await self._fail(interaction, deferred_public=False)
+
+    # -- mentions and DMs ---------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        """@advisor <question> in a channel or thread, or any DM: the answer as a reply."""
+        me = self.client.user
+        if me is None or message.author.bot or message.webhook_id or message.author.id == me.id:
+            return
+        in_dm = isinstance(message.channel, discord.DMChannel)
+        role = message.guild.self_role if message.guild else None
+        if not in_dm and not (any(u.id == me.id for u in message.mentions)
+                              or (role is not None and role.id in message.raw_role_mentions)):
+            return
+        text = strip_mentions(message.content, me.id, role.id if role else None)
+        try:
+            if text.lower() in HELP_WORDS:
+                await self._reply(message, embed=to_help_embed(self.service.help_text()))
+                return
+            channel, thread = place(await self._resolve(message), str(message.id))
+            question = Question(text, str(message.author.id), PLATFORM, channel, thread,
+                                self._alias_context(channel, thread))
+            await self._typing(message.channel)
+            reply = await self.service.ask(question)
+            if reply.status == DUPLICATE:
+                return
+            if reply.status != ANSWERED:
+                await self._reply(message, content=to_content(reply.message))
+                return
+            sent = await self._reply(message, embed=to_embed(reply.answer),
+                                     **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
+            self.answered_in.put(str(sent.id), (channel, thread))
+        except Exception:
+            logger.exception("Answering message %s in channel %s failed", message.id, message.channel.id)
+            try:
+                await self._reply(message, content=FAILED)
+            except Exception:
+                logger.exception("Could not tell the user in channel %s that answering failed", message.channel.id)
+
+    async def _resolve(self, message: discord.Message):
+        """The message's channel with its type: an uncached guild channel is fetched (is it a thread?)."""
+        channel = message.channel
+        if isinstance(channel, discord.PartialMessageable) and channel.guild_id is not None:
+            try:
+                return await self.client.fetch_channel(channel.id)
+            except discord.HTTPException as exc:
+                logger.warning("Could not fetch channel %s (%s); answering without thread context", channel.id, exc)
+        return channel
+
+    @staticmethod
+    async def _typing(channel) -> None:
+        try:
+            await channel.typing()
+        except discord.HTTPException as exc:  # a missing permission must not stop the answer
+            logger.debug("No typing indicator in %s: %s", channel.id, exc)
+
+    @staticmethod
+    async def _reply(message: discord.Message, **kwargs) -> discord.Message:
+        return await message.channel.send(reference=message.to_reference(fail_if_not_exists=False),
+                                          allowed_mentions=NO_PINGS, **kwargs)
+
+    def _alias_context(self, channel: str, thread: str) -> tuple[str, ...]:
+        """In a thread started from one of our answers, the question that answer was for."""
+        if not thread or self.service.context_for(PLATFORM, channel, thread):
+            return ()
+        origin = self.answered_in.get(thread)
+        return self.service.context_for(PLATFORM, *origin) if origin else ()
+
+    # -- buttons and the reason form ----------------------------------------------------------
+
+    async def on_advisor_button(self, interaction: discord.Interaction, action: str, answer_id: str) -> None:
+        """Helpful / not helpful (recorded in the store), and "Share in channel" for a private answer."""
+        try:
+            if action == "share":
+                await self._share(interaction, answer_id)
+                return
+            helpful = action == "fb:up"
+            ok = await self.service.feedback(answer_id, helpful, str(interaction.user.id), PLATFORM)
+            if not ok:
+                await self._notice(interaction, "I couldn't record that feedback; please try again.")
+            elif helpful:
+                await self._notice(interaction, "Thanks for the feedback!")
+            else:
+                await interaction.response.send_modal(ReasonModal(answer_id))
+        except Exception:
+            logger.exception("Button %s on answer %s failed", action, answer_id)
+            await self._fail(interaction, deferred_public=False)
+
+    async def _share(self, interaction: discord.Interaction, answer_id: str) -> None:
+        answer = self.service.get_answer(answer_id)
+        if answer is None:
+            await self._notice(interaction, "That answer is no longer available; please ask again.")
+            return
+        await interaction.response.send_message(
+            to_content(f"{interaction.user.mention} shared an answer from advisor:"), embed=to_embed(answer),
+            allowed_mentions=NO_PINGS, **_view(to_view(answer_id, abstained=answer.abstained)))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """The reason form's submit, matched by custom_id so that it also works after a restart."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data = interaction.data or {}
+        match = REASON_ID.fullmatch(data.get("custom_id", ""))
+        if match is None:
+            return
+        try:
+            reason = _find_value(data.get("components", []), REASON_INPUT)
+            await self.service.feedback(match["answer_id"], False, str(interaction.user.id), PLATFORM, reason)
+            await self._notice(interaction, "Thanks, noted.")
+        except Exception:
+            logger.exception("Feedback reason for %s failed", match["answer_id"])
+            await self._fail(interaction, deferred_public=False)
+
+    # -- telling the user -----------------------------------------------------------------------
+
+    @staticmethod
+    def _text_of(reply: Reply) -> str:
+        if reply.status == DUPLICATE:  # an interaction must be answered; Discord never retries one
+            return "You asked that a moment ago; the answer is above."
+        return reply.message or ERROR_MESSAGE
+
+    @staticmethod
+    async def _notice(interaction: discord.Interaction, text: str, deferred_public: bool = False) -> None:
+        """A short message only the user sees, whether or not the interaction was deferred."""
+        if not interaction.response.is_done():
+            await interaction.response.send_message(to_content(text), ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        if deferred_public:  # the first follow-up would replace the public "thinking" message, so remove it
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as exc:
+                logger.warning("Could not remove the deferred response: %s", exc)
+        await interaction.followup.send(to_content(text), ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _fail(self, interaction: discord.Interaction, deferred_public: bool) -> None:
+        try:
+            await self._notice(interaction, FAILED, deferred_public=deferred_public)
+        except Exception:
+            logger.exception("Could not tell the user that the interaction failed")
+
+
+def _view(view: discord.ui.View | None) -> dict:
+    """discord.py wants no `view` argument at all rather than view=None on some sends."""
+    return {"view": view} if view is not None else {}
+
+
+def create_bot(service: ChatService, guild_id: int | None = None) -> discord.Client:
+    """A discord.py Client with the advisor's commands (synced to `guild_id` at start, else globally)."""
+    adapter = DiscordAdapter(service, guild_id)
+    adapter.client.advisor = adapter  # for tests and debugging
+    return adapter.client
+
+
+def settings_from_env() -> tuple[str, int | None]:
+    """DISCORD_TOKEN (required) and DISCORD_GUILD_ID (optional), or a SettingsError saying what to set."""
+    token = require_env("DISCORD_TOKEN", hint=TOKEN_HINT)
+    if token.count(".") != 2:
+        raise SettingsError("DISCORD_TOKEN does not look like a bot token (three parts separated by dots); "
+                            "copy it from Bot > Reset Token, not the application id or client secret.")
+    guild = os.environ.get("DISCORD_GUILD_ID", "").strip()
+    if guild and not guild.isdigit():
+        raise SettingsError("DISCORD_GUILD_ID should be a server id (digits: right-click the server > Copy Server ID), "
+                            "or unset it to sync the commands globally.")
+    return token, int(guild) if guild else None
+
+
+def run(settings, args) -> int:
+    """`advisor serve discord`: check the token, load the index, then connect to the gateway."""
+    from bot.core import Advisor
+    from bot.store import Store
+
+    token, guild_id = settings_from_env()  # before the slow model load
+    advisor = Advisor.from_settings(settings)
+    for warning in advisor.prepare().warnings:
+        logger.warning("%s", warning)
+    store = Store.from_settings(settings)
+    client = create_bot(ChatService(advisor, store), guild_id)
+    try:
+        client.run(token, log_handler=None)  # the CLI has configured logging
+    except discord.LoginFailure as exc:
+        raise SettingsError(f"Discord rejected DISCORD_TOKEN ({exc}); reset the bot token and export it again.") \
+            from None
+    except discord.PrivilegedIntentsRequired as exc:  # not expected: no privileged intent is asked for
+        raise SettingsError(f"Discord refused the gateway intents: {exc}") from None
+    finally:
+        store.close()
+    return 0
