@@ -89,6 +89,8 @@ def run(settings, args, stdin=None, stdout=None) -> int:
     from bot.store import Store
 
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    stdout.write("Loading the advisor (the first run builds the index)...\n")
+    stdout.flush()
     advisor = Advisor.from_settings(settings)
     status = advisor.prepare()
     for warning in status.warnings:

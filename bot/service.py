@@ -14,6 +14,9 @@ from bot.store import Store
 from retrieval.answer import Answer
 from retrieval.engine import QuestionError, check_question
 
+__all__ = ["ChatService", "Limits", "Reply", "Store", "ANSWERED", "EMPTY", "TOO_LONG", "RATE_LIMITED", "BUSY",
+           "DUPLICATE", "ERROR", "ERROR_MESSAGE", "BUSY_MESSAGE"]
+
 logger = logging.getLogger(__name__)
 
 ANSWERED, EMPTY, TOO_LONG, RATE_LIMITED, BUSY, DUPLICATE, ERROR = (
@@ -73,6 +76,13 @@ class ChatService:
 
     async def ask(self, question: Question) -> Reply:
         """Answer one question, or say politely why not. Never raises."""
+        try:
+            return await self._ask(question)
+        except Exception:
+            logger.exception("Handling a question failed (%s, channel %s)", question.platform, question.channel)
+            return Reply(ERROR, ERROR_MESSAGE)
+
+    async def _ask(self, question: Question) -> Reply:
         try:
             text = check_question(question.text, self.limits.max_chars)
         except QuestionError as exc:
@@ -158,6 +168,6 @@ class ChatService:
             "rather than guess.\n"
             f"Documents I know ({len(titles)}):\n{known}\n"
             "Ask a follow-up in the same thread (e.g. \"and at Series B?\") and I read it with the "
-            "earlier question. Answers only you can see have a \"Share in channel\" button; "
-            "use the helpful / not helpful buttons to tell me how I did."
+            "earlier question. In Slack and Discord, an answer only you can see has a \"Share in channel\" "
+            "button, and the helpful / not helpful buttons under each answer tell us how I did."
         )

@@ -382,7 +382,6 @@ async def _until_stopped(stop: asyncio.Event | None = None) -> None:
 async def serve_http(app: AsyncApp, service: ChatService, port: int, host: str = "0.0.0.0",
                      stop: asyncio.Event | None = None) -> None:
     """The HTTP Events API server, until stopped."""
-    await check_auth(app.client)
     runner, port = await start_http_server(app, service, host, port)
     sys.stderr.write(f"Slack app listening on http://{host}:{port}{EVENTS_PATH} (health: /healthz)\n")
     try:
@@ -395,8 +394,13 @@ async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event |
     """Socket Mode (no public URL needed), until stopped."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    await check_auth(app.client)
     handler = AsyncSocketModeHandler(app, app_token)
+    try:  # ask for the WebSocket URL once here: a refused app token is a settings error, not endless retries
+        handler.client.wss_uri = await handler.client.issue_new_wss_url()
+    except SlackApiError as exc:
+        await handler.close_async()
+        raise SettingsError(f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}); set it to an app-level "
+                            "token with connections:write (Basic Information > App-Level Tokens).") from None
     await handler.connect_async()
     sys.stderr.write("Slack app connected in Socket Mode.\n")
     try:
@@ -412,6 +416,9 @@ def run(settings, args) -> int:
 
     http = bool(getattr(args, "http", False))
     tokens = tokens_from_env(http)  # before the slow model load
+    asyncio.run(check_auth(AsyncWebClient(token=tokens.bot_token,
+                                          base_url=tokens.api_url or AsyncWebClient.BASE_URL)))
+    sys.stderr.write("Loading the advisor's index (the first run builds it)...\n")
     advisor = Advisor.from_settings(settings)
     for warning in advisor.prepare().warnings:
         logger.warning("%s", warning)

@@ -160,3 +160,23 @@ def test_reply_statuses_are_the_documented_ones(status):
 
     assert status in {service.ANSWERED, service.EMPTY, service.TOO_LONG, service.RATE_LIMITED, service.BUSY,
                       service.DUPLICATE, service.ERROR}
+
+
+async def test_a_failing_store_does_not_cost_the_user_the_answer(fake_advisor, caplog):
+    class BrokenStore:
+        def save_answer(self, *args):
+            raise OSError("disk full")
+
+        def save_feedback(self, *args):
+            raise OSError("disk full")
+
+        def get_answer(self, answer_id):
+            raise OSError("disk full")
+
+    service = ChatService(fake_advisor, BrokenStore())
+    with caplog.at_level(logging.ERROR, logger="bot.service"):
+        reply = await service.ask(q("what does an ML PM do?"))
+    assert reply.status == "answered" and "disk full" in caplog.text
+    assert service.get_answer(reply.answer_id) == reply.answer  # still in memory
+    assert not await service.feedback(reply.answer_id, True, "U1", "slack")
+    assert service.get_answer("not-in-memory") is None

@@ -408,8 +408,9 @@ async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
                ADVISOR_DATA_DIR=str(data_dir), ADVISOR_CORPUS=str(SHIPPED_CORPUS), HF_HUB_OFFLINE="1")
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen(command + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             url = f"http://127.0.0.1:{port}"
@@ -518,3 +519,25 @@ async def test_socket_mode_answers_and_acknowledges_each_envelope_once(api, fake
         stop.set()
         await asyncio.wait_for(serving, 10)
         await runner.cleanup()
+
+
+async def test_a_token_slack_refuses_is_reported_at_start(api):
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack_adapter import check_auth
+
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=api.url)
+    await check_auth(client)  # accepted: no error
+    api.responses["auth.test"] = {"ok": False, "error": "invalid_auth"}
+    with pytest.raises(SettingsError, match="Slack refused SLACK_BOT_TOKEN \\(invalid_auth\\)") as caught:
+        await check_auth(client)
+    assert BOT_TOKEN not in str(caught.value)
+
+
+async def test_an_app_token_slack_refuses_is_reported_at_start(api, fake_advisor):
+    from bot.slack_adapter import serve_socket_mode
+
+    api.responses["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
+    app = create_app(ChatService(fake_advisor), SlackTokens(BOT_TOKEN, app_token="xapp-1-bad", api_url=api.url))
+    with pytest.raises(SettingsError, match="Slack refused SLACK_APP_TOKEN \\(invalid_auth\\)"):
+        await asyncio.wait_for(serve_socket_mode(app, "xapp-1-bad", asyncio.Event()), 10)
