@@ -81,11 +81,11 @@ BUILTIN_QUESTIONS = [
     "how do I renew my passport?",
 ]
 
-_T0 = time.perf_counter()
+_T0 = float(os.environ.get("ADVISOR_BENCH_T0") or time.time())  # workers log on the orchestrator's clock
 
 
 def log(message: str) -> None:
-    print(f"[bench {time.perf_counter() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+    print(f"[bench {time.time() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------------------- memory
@@ -567,6 +567,7 @@ def run_worker(name: str, args, workdir: Path, timeout: float) -> dict:
         cmd += ["--single-thread-check"]
     log(f"worker {name}: starting (time limit {timeout:.0f}s)")
     env = child_env()
+    env["ADVISOR_BENCH_T0"] = str(_T0)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=None, env=env, cwd=str(ROOT),
