@@ -92,8 +92,8 @@ def cmd_calibrate(args) -> int:
     from bot.calibration import calibrate
 
     advisor = _advisor(args)
-    report = calibrate(advisor, Path(args.questions), Path(args.out) if args.out else None) if args.out \
-        else calibrate(advisor, Path(args.questions))
+    extra = {"out": Path(args.out)} if args.out else {}  # default: the calibration shipped with the package
+    report = calibrate(advisor, Path(args.questions), **extra)
     for key, value in report.items():
         print(f"{key:14} {value}")
     return 0

@@ -35,7 +35,6 @@ class SearchResult:
     hits: list[Hit]
     query_vector: np.ndarray
     top_dense: float
-    top_lexical_raw: float
     coverage: float
     unknown_names: int = 0
 
@@ -49,9 +48,8 @@ class HybridRetriever:
         self.lexical = LexicalIndex([c.embed_text for c in index.chunks])
         self.weights = dict(weights or WEIGHTS)
         self.diversity = diversity
-        n = len(index.chunks)
-        self._chunk_vectors = index.vectors[:n]
-        self._window_vectors = index.vectors[n: 2 * n]
+        self._chunk_vectors = index.chunk_vectors()
+        self._window_vectors = index.window_vectors()
 
     def _best_sentence(self, i: int, qv: np.ndarray, fallback: float) -> float:
         start, end = self.index.sentence_rows[i]
@@ -82,7 +80,7 @@ class HybridRetriever:
         hits = [Hit(self.index.chunks[i], i, *scored[i]) for i in order]
         return SearchResult(
             hits=hits, query_vector=qv, top_dense=max(dense.values(), default=0.0),
-            top_lexical_raw=top_bm25, coverage=self.lexical.coverage(query),
+            coverage=self.lexical.coverage(query),
             unknown_names=self.lexical.unknown_names(query),
         )
 
