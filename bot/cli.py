@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     chat = sub.add_parser("chat", parents=[common], help="chat in this terminal (same as `serve console`)")
     chat.set_defaults(func=cmd_serve, platform="console")
+
+    from bot import cli_corpus, cli_report  # each registers its own subcommands
+
+    cli_corpus.register(sub, common)
+    cli_report.register(sub, common)
     return parser
 
 
