@@ -92,8 +92,14 @@ class QuestionsFileError(ValueError):
 
 
 def load_questions(path: Path) -> list[dict]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QuestionsFileError(f"{path} does not exist; pass a JSONL file of questions with --questions") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionsFileError(f"{path} cannot be read ({exc.__class__.__name__}); pass a UTF-8 JSONL file") from None
     questions = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 item = json.loads(line)

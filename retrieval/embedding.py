@@ -58,6 +58,26 @@ def resolve_model(spec: str | None) -> tuple[str, str]:
     return spec, spec
 
 
+THREADS_ENV = "ADVISOR_TORCH_THREADS"
+
+
+def configure_threads() -> int | None:
+    """Apply ADVISOR_TORCH_THREADS (CPU threads per forward pass) to torch; None leaves torch's default.
+
+    A bot answering on several worker threads does best with 1: single-question embeddings gain little
+    from intra-op threads, and the threads of concurrent questions fight over the cores.
+    """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ModelError(f"{THREADS_ENV} must be a whole number of threads, 1 or more (it is '{raw}').")
+    import torch
+
+    torch.set_num_threads(int(raw))
+    return int(raw)
+
+
 _models: dict[str, object] = {}
 _models_lock = threading.Lock()
 
@@ -75,7 +95,10 @@ def _load_sentence_transformer(target: str):
         try:
             from sentence_transformers import SentenceTransformer  # heavy: import on first use
 
+            configure_threads()  # a bad value fails before the slow load
             model = SentenceTransformer(target, device="cpu")
+        except ModelError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any load failure becomes one clear message
             raise ModelError(
                 f"Could not load the embedding model '{target}' ({type(exc).__name__}: "

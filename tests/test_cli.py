@@ -216,6 +216,13 @@ def test_eval_with_a_malformed_questions_file_exits_2(capsys, fake_model, corpus
     assert fake_model == [] and not data_dir.exists(), "refused before the model loads or anything is indexed"
 
 
+def test_eval_with_a_missing_questions_file_exits_2(capsys, fake_model, corpus_dir, data_dir, tmp_path):
+    code, out, err = run(capsys, "eval", "--questions", tmp_path / "nope.jsonl", "--out", tmp_path / "o.jsonl",
+                         "--corpus", corpus_dir, "--data-dir", data_dir)
+    assert_one_line_error(code, out, err, "does not exist")
+    assert fake_model == [] and not data_dir.exists()
+
+
 # --- the real console script ----------------------------------------------------------------------
 
 def run_script(*argv, timeout=300):

@@ -113,3 +113,23 @@ def test_dev_set_meets_the_targets(real_advisor, tmp_path):
     assert figures["answer_shows_evidence"] >= 0.85, figures
     assert figures["oos_abstain"] >= 0.75, figures
     assert figures["false_abstain"] <= 0.05, figures
+
+
+def test_torch_threads_setting_applies_and_bad_values_are_refused(monkeypatch):
+    import torch
+
+    from retrieval.embedding import ModelError, configure_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads() is None  # unset: torch's default stays
+        assert torch.get_num_threads() == before
+        monkeypatch.setenv("ADVISOR_TORCH_THREADS", "1")
+        assert configure_threads() == 1
+        assert torch.get_num_threads() == 1
+        for bad in ("0", "two", "-3"):
+            monkeypatch.setenv("ADVISOR_TORCH_THREADS", bad)
+            with pytest.raises(ModelError, match="ADVISOR_TORCH_THREADS"):
+                configure_threads()
+    finally:
+        torch.set_num_threads(before)
