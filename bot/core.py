@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from bot.llm import AnswerWriter
 from bot.settings import Settings
 from retrieval.answer import Answer, AnswerSentence, Citation
 from retrieval.embedding import SentenceTransformerEmbedder
@@ -31,13 +33,18 @@ class Question:
 class Advisor:
     """Answers questions from one corpus. Synchronous and CPU-bound: adapters call it in a worker thread."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, writer: AnswerWriter | None = None):
         self.engine = engine
+        self.writer = writer  # writes the short answer with a chat model when ADVISOR_LLM_URL is set
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder=None) -> "Advisor":
         embedder = embedder or SentenceTransformerEmbedder(settings.model)
-        return cls(Engine(settings.corpus_dir, settings.index_dir, embedder))
+        writer = AnswerWriter.from_settings(settings)
+        if writer is not None:
+            logger.info("answers are written by %s at %s from the retrieved passages", writer.model,
+                        urlsplit(writer.endpoint).hostname)  # never userinfo or key
+        return cls(Engine(settings.corpus_dir, settings.index_dir, embedder), writer)
 
     def prepare(self, force: bool = False, progress=None) -> IndexStatus:
         """Load (or build) the index now rather than on the first question."""
@@ -55,4 +62,7 @@ class Advisor:
             QuestionError: the question is empty or too long (its message is for the user).
         """
         context = question.context[-1] if question.context else ""
-        return self.engine.answer(question.text, context=context)
+        answer = self.engine.answer(question.text, context=context)
+        if self.writer is not None and not answer.abstained:
+            answer = self.writer.write(answer)  # falls back to the extractive answer on any failure
+        return answer

@@ -74,6 +74,8 @@ def _footer(answer: Answer, shown: int) -> str:
     docs = len({c.doc_id for c in answer.citations})
     text = f"advisor · {len(answer.citations)} passage{'s' * (len(answer.citations) != 1)} " \
            f"from {docs} document{'s' * (docs != 1)}"
+    if answer.written_by:
+        text += f" · written by {clip(answer.written_by, 100)} from these passages"
     hidden = len(answer.citations) - shown
     return text + (f" · {hidden} more not shown" if hidden > 0 else "")
 

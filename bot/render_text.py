@@ -10,6 +10,8 @@ from retrieval.answer import Answer
 def to_text(answer: Answer, width: int = 100) -> str:
     """The short answer, then each cited passage with its document and section."""
     lines = textwrap.wrap(answer.text, width) or [answer.text]
+    if answer.written_by:
+        lines.append(f"(written by {answer.written_by} from the passages below)")
     for c in answer.citations:
         where = c.title if not c.section or c.section == c.title else f"{c.title} › {c.section}"
         lines.append("")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,10 @@ class Settings:
     corpus_dir: Path
     data_dir: Path
     model: str | None = None
+    llm_url: str = ""  # an OpenAI-compatible chat-completions endpoint; "" = extractive answers only
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 5.0
 
     @property
     def index_dir(self) -> Path:
@@ -46,7 +50,39 @@ class Settings:
             corpus_dir=Path(corpus or env.get("ADVISOR_CORPUS") or default_corpus_dir()).expanduser(),
             data_dir=Path(data_dir or env.get("ADVISOR_DATA_DIR") or Path.cwd() / ".advisor").expanduser(),
             model=model or env.get("ADVISOR_MODEL") or None,
+            **llm_from_env(),
         )
+
+
+def llm_from_env() -> dict:
+    """ADVISOR_LLM_URL, _MODEL, _API_KEY and _TIMEOUT, checked; all empty when ADVISOR_LLM_URL is unset."""
+    from urllib.parse import urlsplit
+
+    env = os.environ
+    url = env.get("ADVISOR_LLM_URL", "").strip()
+    model = env.get("ADVISOR_LLM_MODEL", "").strip()
+    if not url:
+        if model:
+            raise SettingsError("ADVISOR_LLM_MODEL is set but ADVISOR_LLM_URL is not: set ADVISOR_LLM_URL to an "
+                                "OpenAI-compatible endpoint (e.g. http://localhost:11434/v1), "
+                                "or unset ADVISOR_LLM_MODEL.")
+        return {}
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError("ADVISOR_LLM_URL does not look right: it should be an http(s) URL such as "
+                            "http://localhost:11434/v1 or https://api.openai.com/v1.")
+    if not model:
+        raise SettingsError("ADVISOR_LLM_MODEL is not set: name the model ADVISOR_LLM_URL should use "
+                            "(e.g. llama3.1:8b or gpt-4o-mini).")
+    raw_timeout = env.get("ADVISOR_LLM_TIMEOUT", "").strip() or "5"
+    try:
+        timeout = float(raw_timeout)
+    except ValueError:
+        timeout = 0.0
+    if not 0 < timeout <= 120:
+        raise SettingsError("ADVISOR_LLM_TIMEOUT should be a number of seconds between 0 and 120, such as 5.")
+    return {"llm_url": url, "llm_model": model, "llm_api_key": env.get("ADVISOR_LLM_API_KEY", "").strip(),
+            "llm_timeout": timeout}
 
 
 def require_env(name: str, prefix: str = "", hint: str = "") -> str:

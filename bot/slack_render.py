@@ -131,6 +131,9 @@ def to_blocks(answer: Answer, answer_id: str, shared_by: str | None = None, ephe
     if shared_by or ephemeral:  # the question is not visible above this answer
         head.append(_context(f"*Question:* {clip(escape(_one_line(answer.question)), MAX_QUESTION_SHOWN)}"))
     head.append(_section(escape(answer.text)))
+    if answer.written_by:
+        model = clip(escape(_one_line(answer.written_by)), MAX_TITLE)
+        head.append(_context(f"Written by {model} from the passages below"))
 
     buttons = [_button("👍 Helpful", ACTION_HELPFUL, answer_id),
                _button("👎 Not helpful", ACTION_NOT_HELPFUL, answer_id)]

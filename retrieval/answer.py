@@ -44,6 +44,7 @@ class Answer:
     abstained: bool = False
     sentences: tuple[AnswerSentence, ...] = ()
     hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
+    written_by: str = ""  # the model that wrote the text from the cited passages; "" for extractive answers
 
     def to_dict(self) -> dict:
         return {
@@ -52,6 +53,7 @@ class Answer:
             "text": self.text,
             "sentences": [{"text": s.text, "citation": s.citation} for s in self.sentences],
             "citations": [c.__dict__ for c in self.citations],
+            "written_by": self.written_by,
         }
 
 
