@@ -1,4 +1,4 @@
-"""The answer and feedback store: SQLite (WAL, thread-safe), user ids kept only as salted hashes."""
+"""The answer and feedback store: SQLite (WAL, thread-safe), user ids kept as salted hashes unless turned off."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ from retrieval.answer import Answer, AnswerSentence, Citation
 logger = logging.getLogger(__name__)
 
 SALT_ENV = "ADVISOR_USER_SALT"
+HASH_ENV = "ADVISOR_HASH_USER_IDS"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class StoreError(Exception):
+    """The store is missing, unreadable or not an advisor store; the message says what to do."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -57,11 +64,33 @@ def _salt_for(path: Path) -> str:
         return salt_file.read_text().strip()
     except FileNotFoundError:
         pass
+    # Two processes starting on a fresh data folder must agree on one salt: write it whole to a private
+    # temporary file, then link it into place (which fails if another process got there first).
     salt = secrets.token_hex(32)
-    fd = os.open(salt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = salt_file.with_name(f"{salt_file.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(salt + "\n")
+    try:
+        os.link(temp, salt_file)
+    except FileExistsError:
+        salt = salt_file.read_text().strip()
+    finally:
+        temp.unlink()
     return salt
+
+
+def hash_user_ids_from_env() -> bool:
+    """ADVISOR_HASH_USER_IDS: hash user ids (the default, also when unset) unless it is 0/false/no/off."""
+    value = os.environ.get(HASH_ENV, "").strip().lower()
+    if value in _FALSE:
+        return False
+    if value in _TRUE or not value:
+        return True
+    from bot.settings import SettingsError
+
+    raise SettingsError(f"{HASH_ENV} must be 1 (store salted hashes of user ids, the default) "
+                        f"or 0 (keep raw platform user ids), not {value!r}.")
 
 
 class Store:
@@ -71,10 +100,18 @@ class Store:
     (reports, a second process) work while the bot writes.
     """
 
-    def __init__(self, path: Path | str, salt: str | None = None):
+    def __init__(self, path: Path | str, salt: str | None = None, hash_user_ids: bool | None = None):
+        """Open (or create) the store.
+
+        Args:
+            path: the SQLite file; its folder is created.
+            salt: the salt for user hashes (default: ADVISOR_USER_SALT, else a private file beside the store).
+            hash_user_ids: False keeps raw platform user ids (default: ADVISOR_HASH_USER_IDS, which defaults to on).
+        """
         self.path = Path(path)
+        self.hash_user_ids = hash_user_ids_from_env() if hash_user_ids is None else hash_user_ids
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._salt = salt or _salt_for(self.path)
+        self._salt = (salt or _salt_for(self.path)) if self.hash_user_ids else ""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
@@ -89,13 +126,23 @@ class Store:
         return cls(settings.store_path)
 
     def hash_user(self, user: str) -> str:
-        """A salted SHA-256 of a platform user id: stable per user, not reversible without the salt."""
+        """A salted SHA-256 of a platform user id (stable per user, not reversible without the salt).
+
+        With hashing turned off (ADVISOR_HASH_USER_IDS=0) the raw id is kept instead.
+        """
+        if not self.hash_user_ids:
+            return user
         return hashlib.sha256(f"{self._salt}:{user}".encode()).hexdigest()
 
-    def save_answer(self, answer_id: str, question, answer: Answer, latency: float) -> None:
-        """Record one answered question (a bot.core.Question) and its answer; latency in seconds."""
+    def save_answer(self, answer_id: str, question, answer: Answer, latency: float,
+                    created: float | None = None) -> None:
+        """Record one answered question (a bot.core.Question) and its answer; latency in seconds.
+
+        `created` (Unix seconds, default now) is for imports and tests.
+        """
         row = (
-            answer_id, time.time(), question.platform, question.channel, question.thread,
+            answer_id, time.time() if created is None else created,
+            question.platform, question.channel, question.thread,
             self.hash_user(question.user), question.text, json.dumps(list(question.context), ensure_ascii=False),
             answer.text, int(answer.abstained),
             json.dumps([c.__dict__ for c in answer.citations], ensure_ascii=False),
@@ -128,7 +175,8 @@ class Store:
             record[key] = json.loads(record[key])
         return record
 
-    def save_feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "") -> bool:
+    def save_feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "",
+                      created: float | None = None) -> bool:
         """Record (or update) one user's verdict on an answer. False when the answer is unknown."""
         user_hash = self.hash_user(user)
         with self._lock:
@@ -140,7 +188,7 @@ class Store:
                 "created=excluded.created, helpful=excluded.helpful, platform=excluded.platform, "
                 "reason=CASE WHEN excluded.reason != '' OR excluded.helpful != feedback.helpful "
                 "THEN excluded.reason ELSE feedback.reason END",
-                (answer_id, user_hash, time.time(), int(helpful), reason, platform),
+                (answer_id, user_hash, time.time() if created is None else created, int(helpful), reason, platform),
             )
         return True
 
@@ -159,3 +207,121 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        """True when a write can happen now (for /healthz): a no-op write in a rolled-back transaction.
+
+        False, with the reason logged, when the file is read-only, closed, or locked longer than `timeout`.
+        """
+        try:
+            with self._lock:
+                self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._db.execute("DELETE FROM answers WHERE 0")  # a read-only file fails here, not at BEGIN
+                    finally:
+                        self._db.execute("ROLLBACK")
+                finally:
+                    self._db.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            logger.warning("The store at %s cannot be written: %s", self.path, exc)
+            return False
+        return True
+
+
+class StoreReader:
+    """Read-only queries over an existing store, for reports. Never creates or writes, never returns user ids.
+
+    `since` is a Unix time; None means everything. Use as a context manager or call close().
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise StoreError(f"no questions recorded yet at {self.path}; run the bot first "
+                             "(or point --data-dir or ADVISOR_STORE at the store it writes).")
+        if not self.path.is_file():
+            raise StoreError(f"{self.path} is not a file; point --data-dir or ADVISOR_STORE at the bot's "
+                             "advisor.sqlite3.")
+        self._db = None
+        try:
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"{self.path} is not a readable advisor store ({exc}); point --data-dir or "
+                             "ADVISOR_STORE at the advisor.sqlite3 the bot writes.") from None
+        if not {"answers", "feedback"} <= tables:
+            self.close()
+            raise StoreError(f"{self.path} is a SQLite database but not an advisor store (it has no answers "
+                             "and feedback tables); point --data-dir or ADVISOR_STORE at the bot's store.")
+
+    def __enter__(self) -> "StoreReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _rows(self, sql: str, *params) -> list[dict]:
+        try:
+            return [dict(r) for r in self._db.execute(sql, params).fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} could not be read ({exc}); it may be damaged. "
+                             "Restore it from a backup or point ADVISOR_STORE at another store.") from None
+
+    @staticmethod
+    def _since(since: float | None) -> float:
+        return float("-inf") if since is None else float(since)
+
+    def first_created(self) -> float | None:
+        """When the first question was recorded, or None for an empty store."""
+        return self._rows("SELECT MIN(created) AS t FROM answers")[0]["t"]
+
+    def daily_counts(self, since: float | None = None) -> list[dict]:
+        """Questions per UTC day, platform and outcome: day (YYYY-MM-DD), platform, abstained, n."""
+        return self._rows(
+            "SELECT date(created, 'unixepoch') AS day, platform, abstained, COUNT(*) AS n FROM answers "
+            "WHERE created >= ? GROUP BY day, platform, abstained ORDER BY day, platform", self._since(since))
+
+    def asker_count(self, since: float | None = None) -> int:
+        """How many distinct people asked (a count only: who asked is never returned)."""
+        return self._rows("SELECT COUNT(DISTINCT user_hash) AS n FROM answers WHERE created >= ?",
+                          self._since(since))[0]["n"]
+
+    def not_covered(self, since: float | None = None) -> list[dict]:
+        """Questions the corpus did not cover, newest first: created, platform, question."""
+        return self._rows("SELECT created, platform, question FROM answers WHERE abstained = 1 AND created >= ? "
+                          "ORDER BY created DESC", self._since(since))
+
+    def feedback_rows(self, since: float | None = None) -> list[dict]:
+        """Verdicts given since then, newest first: answer_id, created, helpful, reason, platform, and the
+        answer's question, asked (its time) and abstained."""
+        return self._rows(
+            "SELECT f.answer_id, f.created, f.helpful, f.reason, f.platform, a.question, a.created AS asked, "
+            "a.abstained FROM feedback f JOIN answers a ON a.id = f.answer_id WHERE f.created >= ? "
+            "ORDER BY f.created DESC, f.rowid DESC", self._since(since))
+
+    def cited_passages(self, since: float | None = None, limit: int = 20) -> list[dict]:
+        """The passages cited most often, by answers given since then: doc_id, title, section, chunk_id,
+        quote, times (how many answers cited it)."""
+        return self._rows(
+            "SELECT json_extract(c.value, '$.doc_id') AS doc_id, MAX(json_extract(c.value, '$.title')) AS title, "
+            "json_extract(c.value, '$.section') AS section, json_extract(c.value, '$.chunk_id') AS chunk_id, "
+            "MIN(json_extract(c.value, '$.quote')) AS quote, COUNT(DISTINCT a.id) AS times "
+            "FROM answers a, json_each(a.citations) c WHERE a.abstained = 0 AND a.created >= ? "
+            "GROUP BY doc_id, section, chunk_id ORDER BY times DESC, title, section LIMIT ?",
+            self._since(since), limit)
+
+    def cited_passage_count(self, since: float | None = None) -> int:
+        """How many distinct passages were cited since then."""
+        return self._rows(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM answers a, json_each(a.citations) c "
+            "WHERE a.abstained = 0 AND a.created >= ? GROUP BY json_extract(c.value, '$.doc_id'), "
+            "json_extract(c.value, '$.section'), json_extract(c.value, '$.chunk_id'))", self._since(since))[0]["n"]

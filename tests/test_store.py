@@ -100,3 +100,16 @@ def test_store_path_follows_settings(monkeypatch, tmp_path):
     store = Store.from_settings(Settings.from_env())
     assert store.path == tmp_path / "custom.db"
     store.close()
+
+
+def test_processes_starting_together_agree_on_one_salt(tmp_path):
+    """Several bots starting at once on a fresh data folder must hash a user the same way."""
+    import multiprocessing
+
+    from bot.store import _salt_for
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        salts = pool.map(_salt_for, [tmp_path / "advisor.sqlite3"] * 8)
+    assert len(set(salts)) == 1 and len(salts[0]) == 64
+    assert (tmp_path / "advisor.sqlite3.salt").read_text().strip() == salts[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["advisor.sqlite3.salt"], "no temporary files left behind"
