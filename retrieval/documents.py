@@ -11,6 +11,9 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt")
+# Read only through `advisor corpus add`, which converts them once into a stored text document: converting
+# on every load would be slow, and the stored copy carries the metadata (title, origin) the citations show.
+CONVERTIBLE_SUFFIXES = (".html", ".htm", ".xhtml", ".pdf")
 MAX_DOCUMENT_BYTES = 20_000_000
 
 # Lines that sell or link elsewhere rather than say something: never an answer.
@@ -124,10 +127,19 @@ def corpus_files(folder: Path) -> list[Path]:
             f"The corpus folder {folder} does not exist; create it with .md or .txt documents "
             "or pass --corpus DIR."
         )
+    return _files(folder, SUPPORTED_SUFFIXES)
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(
         p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+        if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
     )
+
+
+def unconverted_files(folder: Path) -> list[Path]:
+    """HTML and PDF files dropped into the corpus folder, which are not read until `advisor corpus add`ed."""
+    return _files(Path(folder), CONVERTIBLE_SUFFIXES) if Path(folder).is_dir() else []
 
 
 def load_corpus(folder: Path) -> tuple[list[Document], list[str]]:
@@ -150,11 +162,15 @@ def load_corpus(folder: Path) -> tuple[list[Document], list[str]]:
             continue
         seen[doc.id] = str(path)
         documents.append(doc)
-    for warning in warnings:
-        logger.warning(warning)
+    for path in unconverted_files(folder):
+        warnings.append(f"Skipped {path}: {path.suffix.lower().lstrip('.').upper()} files are read only "
+                        f"through `advisor corpus add {path.name}`, which stores a text copy; move the "
+                        "original out of the corpus folder afterwards.")
+    for warning in warnings:  # callers show them to the user once; the log keeps them for -v
+        logger.info(warning)
     if not documents:
         raise CorpusError(
-            f"The corpus folder {folder} has no readable .md or .txt documents; add some "
-            "or pass --corpus DIR."
+            f"The corpus folder {folder} has no readable .md or .txt documents; add some (HTML and PDF "
+            "with `advisor corpus add PATH`) or pass --corpus DIR."
         )
     return documents, warnings

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -11,13 +13,14 @@ from typing import Callable
 from retrieval.abstention import Abstainer
 from retrieval.answer import Answer, compose, not_covered
 from retrieval.chunking import Chunk, chunk_document
-from retrieval.documents import Document, load_corpus
-from retrieval.index_store import IndexStore, LoadedIndex
+from retrieval.documents import CorpusError, Document, load_corpus
+from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex
 from retrieval.search import HybridRetriever
 
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+DEFAULT_INDEX_CHECK_SECONDS = 5.0
 
 
 class QuestionError(ValueError):
@@ -47,17 +50,48 @@ def check_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
     return text
 
 
-class Engine:
-    """Corpus + index + retriever + answer composer, for one corpus folder."""
+def index_check_seconds() -> float:
+    """ADVISOR_INDEX_CHECK_SECONDS: how often a running advisor looks for a newer index (default 5 s)."""
+    raw = os.environ.get("ADVISOR_INDEX_CHECK_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_INDEX_CHECK_SECONDS
+    try:
+        value = float(raw)
+        if value >= 0:
+            return value
+    except ValueError:
+        pass
+    logger.warning("ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds such as 5 (0 checks before every "
+                   "question); using %g.", DEFAULT_INDEX_CHECK_SECONDS)
+    return DEFAULT_INDEX_CHECK_SECONDS
 
-    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, abstainer: Abstainer | None = None):
+
+class Engine:
+    """Corpus + index + retriever + answer composer, for one corpus folder.
+
+    A long-running engine follows the index on disk: when another process (`advisor index`,
+    `advisor corpus add`) switches `current` to a new generation, the next question notices it (at most
+    every `check_seconds`) and a background thread loads it and swaps it in; questions meanwhile, and
+    those already in flight, are answered from the index they started with. The engine never rebuilds
+    by itself after startup: files edited by hand are indexed by the next `advisor index` (which the
+    engine then picks up) or at the next start.
+    """
+
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, abstainer: Abstainer | None = None,
+                 check_seconds: float | None = None):
         self.corpus_dir = Path(corpus_dir)
         self.store = IndexStore(index_dir)
         self.embedder = embedder
         self.abstainer = abstainer or Abstainer.load()
+        self.check_seconds = index_check_seconds() if check_seconds is None else check_seconds
         self._lock = threading.Lock()
         self._retriever: HybridRetriever | None = None
         self.documents: list[Document] = []
+        self.generation = ""  # the index generation questions are answered from
+        self._watch = threading.Lock()  # guards the fields below
+        self._checked_at = time.monotonic()
+        self._reloader: threading.Thread | None = None
+        self._failed_generation = ""
 
     def read_corpus(self) -> tuple[list[Document], list[Chunk], list[str]]:
         documents, warnings = load_corpus(self.corpus_dir)
@@ -72,6 +106,8 @@ class Engine:
             manifest = self.store.read_manifest()
             if manifest is not None and manifest.matches(self.embedder.name, chunks):
                 loaded = self.store.load()
+                if loaded is not None and not loaded.manifest.matches(self.embedder.name, chunks):
+                    loaded = None  # another process switched generations in between
         embedded = 0
         rebuilt = loaded is None
         if loaded is None:
@@ -83,13 +119,84 @@ class Engine:
     def _install(self, loaded: LoadedIndex, documents: list[Document]) -> None:
         retriever = HybridRetriever(loaded, self.embedder)
         with self._lock:  # a reader sees the old index or the new one, never half of each
-            self._retriever, self.documents = retriever, documents
+            # the name last: whoever sees the new generation's name also gets its retriever
+            self._retriever, self.documents, self.generation = retriever, documents, loaded.generation
 
     @property
     def retriever(self) -> HybridRetriever:
         if self._retriever is None:
             self.ensure_index()
+        else:
+            self._check_for_new_index()
         return self._retriever
+
+    def _check_for_new_index(self) -> None:
+        """Start loading a newer generation in the background if `current` moved; never waits for it."""
+        with self._watch:
+            now = time.monotonic()
+            if now - self._checked_at < self.check_seconds or self._reloader is not None:
+                return
+            self._checked_at = now
+            name = self.store.current_name()
+            if not name or name in (self.generation, self._failed_generation):
+                return
+            self._reloader = threading.Thread(target=self._reload_in_background, name="advisor-index-reload",
+                                              daemon=True)
+            self._reloader.start()
+
+    def _reload_in_background(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # noqa: BLE001 - a failed reload keeps the loaded index answering
+            logger.exception("Loading the new index failed; still answering from generation %s", self.generation)
+        finally:
+            with self._watch:
+                self._reloader = None
+
+    def wait_for_reload(self, timeout: float | None = None) -> None:
+        """Wait for a background reload in progress, if any (for tests and orderly shutdown)."""
+        reloader = self._reloader
+        if reloader is not None:
+            reloader.join(timeout)
+
+    def refresh(self) -> bool:
+        """Load and install the current generation if it is newer than the one in use.
+
+        Returns:
+            True if a new generation was installed.
+        """
+        try:
+            loaded = self.store.load()
+        except IndexDamagedError as exc:
+            self._failed_generation = self.store.current_name() or ""
+            logger.warning("Not switching index: %s Still answering from generation %s.", exc, self.generation)
+            return False
+        if loaded is None or loaded.generation == self.generation:
+            return False
+        if loaded.manifest.model != self.embedder.name:
+            self._failed_generation = loaded.generation
+            logger.warning("Not switching to index generation %s: it was built with the model %s, this process "
+                           "uses %s.", loaded.generation, loaded.manifest.model, self.embedder.name)
+            return False
+        self._install(loaded, self._documents_of(loaded))
+        self._failed_generation = ""
+        logger.info("Switched to index generation %s (%d passages from %d documents).", loaded.generation,
+                    len(loaded.chunks), len(self.documents))
+        return True
+
+    def _documents_of(self, loaded: LoadedIndex) -> list[Document]:
+        """The documents an index was built from: the corpus's, or their id and title when gone since."""
+        try:
+            on_disk = {d.id: d for d in load_corpus(self.corpus_dir)[0]}
+        except CorpusError:
+            on_disk = {}
+        documents: dict[str, Document] = {}
+        for chunk in loaded.chunks:
+            if chunk.doc_id not in documents:
+                doc = on_disk.get(chunk.doc_id)
+                documents[chunk.doc_id] = doc if doc is not None and doc.title == chunk.doc_title \
+                    else Document(id=chunk.doc_id, title=chunk.doc_title, text="", path="")
+        return list(documents.values())
 
     def titles(self) -> list[str]:
         return [d.title for d in self.documents]

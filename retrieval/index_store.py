@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 4
 CURRENT = "current"
+READERS = ".readers"  # in each generation: readers hold a shared lock on it, pruning needs an exclusive one
 _FILES = ("chunks.jsonl", "vectors.npy", "index.faiss")
 
 
@@ -114,16 +116,36 @@ class IndexStore:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self._depth = 0  # how deep this process is inside `locked()`: the flock is taken once
+        self._thread_lock = threading.RLock()
 
     @contextlib.contextmanager
-    def _lock(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def locked(self):
+        """Hold the writers' lock (reentrant within this instance): builds and corpus changes go one at a time."""
+        with self._thread_lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / ".lock", "w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def current_name(self) -> str | None:
+        """The generation `current` points at (one readlink: cheap enough to call before every question)."""
+        try:
+            return os.readlink(self.folder / CURRENT)
+        except OSError:
+            return None
 
     def current_generation(self) -> Path | None:
         link = self.folder / CURRENT
@@ -131,9 +153,34 @@ class IndexStore:
             return None
         return self.folder / os.readlink(link) if link.is_symlink() else link
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """The current generation, held against pruning by another process until the block ends."""
+        for _ in range(5):
+            gen = self.current_generation()
+            if gen is None:
+                yield None
+                return
+            try:
+                handle = open(gen / READERS, "rb")
+            except FileNotFoundError:
+                if gen.is_dir() and (gen / "manifest.json").exists():
+                    yield gen  # built before reader locks existed: nothing to hold
+                    return
+                continue  # pruned between reading `current` and opening: read `current` again
+            with handle:
+                fcntl.flock(handle, fcntl.LOCK_SH)
+                if (gen / READERS).exists():  # not renamed away for pruning while we waited
+                    yield gen
+                    return
+        raise self._damaged("its current generation keeps disappearing while being read")
+
     def read_manifest(self) -> Manifest | None:
         """The current manifest, or None if there is no index yet."""
-        gen = self.current_generation()
+        with self._reading() as gen:
+            return self._manifest_at(gen)
+
+    def _manifest_at(self, gen: Path | None) -> Manifest | None:
         if gen is None:
             return None
         try:
@@ -158,24 +205,25 @@ class IndexStore:
         Raises:
             IndexDamagedError: the files are missing, truncated or do not match the manifest.
         """
-        manifest = self.read_manifest()
-        if manifest is None:
-            return None
-        gen = self.current_generation()
-        for name in _FILES:
-            path = gen / name
-            if not path.exists():
-                raise self._damaged(f"{name} is missing")
-            if manifest.files.get(name) != _file_digest(path):
-                raise self._damaged(f"{name} does not match its manifest (half-written or changed)")
-        try:
-            import faiss
+        # manifest and files from one generation, which no other process may prune meanwhile
+        with self._reading() as gen:
+            manifest = self._manifest_at(gen)
+            if manifest is None:
+                return None
+            for name in _FILES:
+                path = gen / name
+                if not path.exists():
+                    raise self._damaged(f"{name} is missing")
+                if manifest.files.get(name) != _file_digest(path):
+                    raise self._damaged(f"{name} does not match its manifest (half-written or changed)")
+            try:
+                import faiss
 
-            records = [json.loads(line) for line in (gen / "chunks.jsonl").read_text("utf-8").splitlines()]
-            vectors = np.load(gen / "vectors.npy", allow_pickle=False)
-            faiss_index = faiss.read_index(str(gen / "index.faiss"))
-        except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
-            raise self._damaged(f"it cannot be read ({type(exc).__name__})") from None
+                records = [json.loads(line) for line in (gen / "chunks.jsonl").read_text("utf-8").splitlines()]
+                vectors = np.load(gen / "vectors.npy", allow_pickle=False)
+                faiss_index = faiss.read_index(str(gen / "index.faiss"))
+            except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
+                raise self._damaged(f"it cannot be read ({type(exc).__name__})") from None
         chunks = [Chunk(**{k: r[k] for k in ("id", "doc_id", "doc_title", "section", "text")}) for r in records]
         if faiss_index.ntotal != len(chunks) or len(chunks) != len(manifest.chunk_hashes) \
                 or vectors.shape[1:] != (manifest.dim,) or len(vectors) != len(manifest.vector_hashes):
@@ -209,7 +257,7 @@ class IndexStore:
         Returns:
             The loaded index and how many texts were embedded (the rest were reused).
         """
-        with self._lock():
+        with self.locked():
             cache = self._reusable_vectors(embedder.name)
             sentences = [split_sentences(c.text) for c in chunks]
             texts = [c.embed_text for c in chunks] + window_texts(chunks)
@@ -231,9 +279,10 @@ class IndexStore:
                 done += len(batch)
                 if progress:
                     progress(done, len(missing))
-            dim = embedder.dim
+            # the dimension comes from the vectors when there are any: removing a document needs no model
             matrix = np.stack([cache[h] for h in hashes]).astype(np.float32) if hashes \
-                else np.zeros((0, dim), dtype=np.float32)
+                else np.zeros((0, embedder.dim), dtype=np.float32)
+            dim = matrix.shape[1]
             loaded = self._write(chunks, matrix, hashes, sentences, sentence_rows, embedder.name, dim)
             return loaded, len(missing)
 
@@ -263,6 +312,7 @@ class IndexStore:
                 files={name: _file_digest(tmp / name) for name in _FILES}, created_at=time.time(),
             )
             _fsync_write(tmp / "manifest.json", manifest.to_json().encode("utf-8"))
+            (tmp / READERS).touch()
             gen = self.folder / gen_name
             os.rename(tmp, gen)
             link_tmp = self.folder / f".{CURRENT}.{gen_name}"
@@ -276,6 +326,34 @@ class IndexStore:
                            sentence_rows=list(sentence_rows), sentences=sentences, generation=gen_name)
 
     def _remove_old_generations(self, keep: str) -> None:
+        """Delete superseded generations, except one another process is still loading (left for next time)."""
         for path in self.folder.iterdir():
-            if path.name != keep and (path.name.startswith("gen-") or path.name.startswith(".gen-")):
+            if path.name == keep:
+                continue
+            if path.name.startswith((".gen-", ".trash-")):  # a crashed build's or pruning's leftovers
                 shutil.rmtree(path, ignore_errors=True)
+            elif path.name.startswith("gen-"):
+                self._prune(path)
+
+    def _prune(self, gen: Path) -> None:
+        try:
+            handle = open(gen / READERS, "rb")
+        except FileNotFoundError:
+            handle = None  # built before reader locks existed
+        except OSError:
+            return
+        try:
+            if handle is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    logger.info("Generation %s is being read by another process; removing it later.", gen.name)
+                    return
+            trash = self.folder / f".trash-{gen.name}"
+            os.rename(gen, trash)  # readers waiting on the lock see it gone and read `current` again
+        except OSError:
+            return
+        finally:
+            if handle is not None:
+                handle.close()
+        shutil.rmtree(trash, ignore_errors=True)

@@ -131,7 +131,8 @@ def test_all_bad_files_are_reported_and_the_rest_loads(tmp_path):
     write(tmp_path, ".hidden.md", GOOD_TEXT)
     documents, warnings = load_corpus(tmp_path)
     assert sorted(d.id for d in documents) == ["a", "b"]
-    assert len(warnings) == 3
+    assert len(warnings) == 4
+    assert "ignored.pdf" in warnings[-1] and "advisor corpus add" in warnings[-1]
     for name in ("bin.txt", "bad.md", "empty.md"):
         assert sum(name in w for w in warnings) == 1
 
