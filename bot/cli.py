@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import logs
 from bot.settings import Settings, SettingsError
 
 logger = logging.getLogger("advisor")
@@ -108,11 +109,13 @@ def cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="advisor", description="Career advice for PMs, answered from documents with citations.")
+    parser = argparse.ArgumentParser(
+        prog="advisor", description="Career advice for PMs, answered from documents with citations.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--corpus", help="corpus folder (default: $ADVISOR_CORPUS or ./corpus)")
     common.add_argument("--data-dir", help="where the index and store live (default: $ADVISOR_DATA_DIR or ./.advisor)")
-    common.add_argument("--model", help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2, offline)")
+    common.add_argument("--model",
+                        help="sentence-transformers model name or folder (default: all-MiniLM-L6-v2, offline)")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -139,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     slack = platforms.add_parser("slack", parents=[common], help="the Slack app (Socket Mode, or --http)")
     slack.add_argument("--http", action="store_true", help="serve the HTTP Events API instead of Socket Mode")
     slack.add_argument("--port", type=int, default=3000, help="HTTP port with --http (default 3000)")
+    slack.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on with --http (default 127.0.0.1; 0.0.0.0 in a container)")
     platforms.add_parser("discord", parents=[common], help="the Discord app")
     platforms.add_parser("console", parents=[common], help="chat in this terminal")
     serve.set_defaults(func=cmd_serve)
@@ -154,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from bot.evaluation import QuestionsFileError
+    from bot.report import ReportError
+    from retrieval.corpus_admin import CorpusChangeError
     from retrieval.documents import CorpusError
     from retrieval.embedding import ModelError
     from retrieval.engine import QuestionError
@@ -164,12 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    # warnings the user must see (skipped files) are printed by the commands themselves, once
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        logs.setup(args.verbose)  # ADVISOR_LOG_FORMAT=json|text; tokens and secrets redacted
         return args.func(args)
-    except (QuestionError, CorpusError, ModelError, IndexDamagedError, SettingsError, QuestionsFileError) as exc:
+    except (QuestionError, CorpusError, ModelError, IndexDamagedError, SettingsError, QuestionsFileError,
+            ReportError, CorpusChangeError) as exc:
         print(f"advisor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

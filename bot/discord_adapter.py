@@ -91,10 +91,11 @@ def _find_value(components: list, custom_id: str) -> str:
 class DiscordAdapter:
     """Wires the chat service into a discord.py Client: commands, the mention handler and the buttons."""
 
-    def __init__(self, service: ChatService, guild_id: int | None = None):
+    def __init__(self, service: ChatService, guild_id: int | None = None, shard: tuple[int, int] | None = None):
         self.service = service
         self.guild = discord.Object(id=guild_id) if guild_id else None
-        self.client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS)
+        sharding = {"shard_id": shard[0], "shard_count": shard[1]} if shard else {}  # (id, count): one per process
+        self.client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS, **sharding)
         self.tree = app_commands.CommandTree(self.client)
         self.answered_in: BoundedDict = BoundedDict(5000)  # our answer message id -> its (channel, thread)
         self._register()
@@ -126,6 +127,8 @@ class DiscordAdapter:
         self.client.add_dynamic_items(AnswerButton)
         if self.client.application_id:
             logger.info("Invite link: %s", invite_url(self.client.application_id))
+        if self.client.shard_id:  # shards 1..N-1: shard 0 syncs the commands for all of them
+            return
         try:
             if self.guild is not None:
                 self.tree.copy_global_to(guild=self.guild)
@@ -349,9 +352,13 @@ def _view(view: discord.ui.View | None) -> dict:
     return {"view": view} if view is not None else {}
 
 
-def create_bot(service: ChatService, guild_id: int | None = None) -> discord.Client:
-    """A discord.py Client with the advisor's commands (synced to `guild_id` at start, else globally)."""
-    adapter = DiscordAdapter(service, guild_id)
+def create_bot(service: ChatService, guild_id: int | None = None,
+               shard: tuple[int, int] | None = None) -> discord.Client:
+    """A discord.py Client with the advisor's commands (synced to `guild_id` at start, else globally).
+
+    `shard` is (shard_id, shard_count) when several processes share the bot's guilds; None: one connection.
+    """
+    adapter = DiscordAdapter(service, guild_id, shard)
     adapter.client.advisor = adapter  # for tests and debugging
     return adapter.client
 
@@ -369,17 +376,33 @@ def settings_from_env() -> tuple[str, int | None]:
     return token, int(guild) if guild else None
 
 
+def shard_from_env() -> tuple[int, int] | None:
+    """(DISCORD_SHARD_ID, DISCORD_SHARD_COUNT) when both are set, for running one shard per process; else None."""
+    raw_id, raw_count = (os.environ.get(n, "").strip() for n in ("DISCORD_SHARD_ID", "DISCORD_SHARD_COUNT"))
+    if not raw_id and not raw_count:
+        return None
+    if not (raw_id.isdigit() and raw_count.isdigit() and int(raw_id) < int(raw_count)):
+        raise SettingsError("DISCORD_SHARD_ID and DISCORD_SHARD_COUNT go together: a count of processes (e.g. 2) "
+                            "and this process's number from 0 to count-1; unset both to run one process.")
+    return int(raw_id), int(raw_count)
+
+
 def run(settings, args) -> int:
     """`advisor serve discord`: check the token, load the index, then connect to the gateway."""
     from bot.core import Advisor
+    from bot.health import address_from_env, start_in_thread_from_env
     from bot.store import Store
 
     token, guild_id = settings_from_env()  # before the slow model load
+    shard = shard_from_env()
+    address_from_env()  # a bad ADVISOR_HEALTH_PORT fails now, not after the model loads
     advisor = Advisor.from_settings(settings)
     for warning in advisor.prepare().warnings:
         logger.warning("%s", warning)
     store = Store.from_settings(settings)
-    client = create_bot(ChatService(advisor, store), guild_id)
+    service = ChatService(advisor, store)
+    client = create_bot(service, guild_id, shard)
+    health = start_in_thread_from_env(service)  # ADVISOR_HEALTH_PORT: /healthz for container health checks
     try:
         client.run(token, log_handler=None)  # the CLI has configured logging
     except discord.LoginFailure as exc:
@@ -388,5 +411,7 @@ def run(settings, args) -> int:
     except discord.PrivilegedIntentsRequired as exc:  # not expected: no privileged intent is asked for
         raise SettingsError(f"Discord refused the gateway intents: {exc}") from None
     finally:
+        if health is not None:
+            health.stop()
         store.close()
     return 0

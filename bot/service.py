@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from bot.core import Question
 from bot.guards import Busy, BoundedDict, DuplicateFilter, Limits, RateLimiter, WorkerPool
+from bot.logs import ANSWERS
 from bot.store import Store
 from retrieval.answer import Answer
 from retrieval.engine import QuestionError, check_question
@@ -18,6 +19,7 @@ __all__ = ["ChatService", "Limits", "Reply", "Store", "ANSWERED", "EMPTY", "TOO_
            "DUPLICATE", "ERROR", "ERROR_MESSAGE", "BUSY_MESSAGE"]
 
 logger = logging.getLogger(__name__)
+answers_log = logging.getLogger(ANSWERS)
 
 ANSWERED, EMPTY, TOO_LONG, RATE_LIMITED, BUSY, DUPLICATE, ERROR = (
     "answered", "empty", "too_long", "rate_limited", "busy", "duplicate", "error")
@@ -38,6 +40,31 @@ class Reply:
 
 def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def _log_question(platform: str, reply: Reply, seconds: float) -> None:
+    """One record per question handled, for log collectors (JSON fields) and people (the message).
+
+    Never the question's text (user content: the store keeps it, behind the answer_id), never a user or
+    channel id, never a token: platform, outcome, time taken, and which passages were cited.
+    """
+    answer = reply.answer
+    fields = {
+        "event": "question",
+        "platform": platform,
+        "status": reply.status,
+        "latency_ms": round(seconds * 1000, 1),  # from the service receiving it to the reply (queue included)
+        "answer_id": reply.answer_id,
+        "abstained": answer.abstained if answer is not None else None,
+        "citations": [{"doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in answer.citations] if answer else [],
+        "written_by": getattr(answer, "written_by", "") if answer else "",  # the chat model, "" when extractive
+    }
+    if reply.status == ANSWERED:
+        message = (f"Answered on {platform} in {fields['latency_ms']:.0f} ms (abstained={answer.abstained}, "
+                   f"{len(answer.citations)} citations, answer {reply.answer_id})")
+    else:
+        message = f"Question on {platform} not answered: {reply.status} ({fields['latency_ms']:.0f} ms)"
+    answers_log.info(message, extra=fields)
 
 
 class ChatService:
@@ -64,6 +91,29 @@ class ChatService:
         engine = getattr(self.advisor, "engine", None)
         return bool(getattr(engine, "documents", None)) if engine is not None else True
 
+    def health(self) -> dict:
+        """What /healthz reports: the index is loaded, and the store can start a write transaction.
+
+        Returns:
+            {"status": "ok" | "failing", "failed": [names], "checks": {name: {"ok": bool, ...}}}.
+            Blocking (the store check may wait for SQLite's lock): call it from a worker thread.
+        """
+        engine = getattr(self.advisor, "engine", None)
+        documents = len(getattr(engine, "documents", None) or ())
+        checks = {"index": {"ok": self.ready(), "documents": documents}}
+        if self.store is None:
+            checks["store"] = {"ok": True, "detail": "no store: answers are kept in memory only"}
+        else:
+            try:
+                writable = bool(self.store.healthy())
+            except Exception:
+                logger.exception("The store health check failed")
+                writable = False
+            checks["store"] = {"ok": writable} if writable else {
+                "ok": False, "detail": "cannot start a write transaction on the store; the log says why"}
+        failed = [name for name, check in checks.items() if not check["ok"]]
+        return {"status": "failing" if failed else "ok", "failed": failed, "checks": checks}
+
     def context_for(self, platform: str, channel: str, thread: str) -> tuple[str, ...]:
         """Earlier questions answered in this conversation, oldest first (empty if none remembered)."""
         return tuple(self._threads.touch((platform, channel, thread), ()))
@@ -75,12 +125,15 @@ class ChatService:
         self._threads.put(key, earlier)
 
     async def ask(self, question: Question) -> Reply:
-        """Answer one question, or say politely why not. Never raises."""
+        """Answer one question, or say politely why not. Never raises; logs one record per question."""
+        started = time.perf_counter()
         try:
-            return await self._ask(question)
+            reply = await self._ask(question)
         except Exception:
             logger.exception("Handling a question failed (%s, channel %s)", question.platform, question.channel)
-            return Reply(ERROR, ERROR_MESSAGE)
+            reply = Reply(ERROR, ERROR_MESSAGE)
+        _log_question(question.platform, reply, time.perf_counter() - started)
+        return reply
 
     async def _ask(self, question: Question) -> Reply:
         try:
@@ -126,8 +179,6 @@ class ChatService:
                 self.store.save_answer(answer_id, question, answer, latency)
             except Exception:  # the user still gets the answer; the log says what was not kept
                 logger.exception("Could not store answer %s", answer_id)
-        logger.info("Answered on %s in %.0f ms (abstained=%s, %d citations)", question.platform,
-                    latency * 1000, answer.abstained, len(answer.citations))
         return Reply(ANSWERED, "", answer, answer_id)
 
     async def feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "") -> bool:

@@ -19,6 +19,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import health
 from bot.core import Question
 from bot.guards import BoundedDict, DuplicateFilter
 from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply
@@ -334,12 +335,9 @@ def create_web_app(app: AsyncApp, service: ChatService, path: str = EVENTS_PATH)
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
 
-    async def healthz(request: web.Request) -> web.Response:
-        ready = service.ready()
-        return web.json_response({"status": "ok" if ready else "loading"}, status=200 if ready else 503)
-
     web_app = web.Application()
-    web_app.add_routes([web.post(path, events), web.get("/healthz", healthz)])
+    web_app.add_routes([web.post(path, events)])
+    health.add_route(web_app, service)  # 200 when the index is loaded and the store writable, else 503
     return web_app
 
 
@@ -358,14 +356,33 @@ async def check_auth(client: AsyncWebClient) -> None:
         logger.warning("Could not reach Slack to check the token: %s", exc)
 
 
-async def start_http_server(app: AsyncApp, service: ChatService, host: str = "0.0.0.0",
+async def start_http_server(app: AsyncApp, service: ChatService, host: str = "127.0.0.1",
                             port: int = 3000) -> tuple[web.AppRunner, int]:
     """Serve the app over HTTP on the running loop; returns the runner (to clean up) and the bound port."""
     runner = web.AppRunner(create_web_app(app, service), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SettingsError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port, "
+                            "or --host 127.0.0.1 / 0.0.0.0.") from None
     return runner, runner.addresses[0][1]
+
+
+@contextlib.asynccontextmanager
+async def _health_server(service: ChatService, address: tuple[str, int] | None):
+    """GET /healthz on ADVISOR_HEALTH_PORT beside the app (container health checks), when it is set."""
+    if address is None:
+        yield
+        return
+    runner, port = await health.start(service, *address)
+    logger.info("Health check on http://%s:%d%s", address[0], port, health.HEALTH_PATH)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
 
 
 async def _until_stopped(stop: asyncio.Event | None = None) -> None:
@@ -379,19 +396,24 @@ async def _until_stopped(stop: asyncio.Event | None = None) -> None:
     await stop.wait()
 
 
-async def serve_http(app: AsyncApp, service: ChatService, port: int, host: str = "0.0.0.0",
-                     stop: asyncio.Event | None = None) -> None:
-    """The HTTP Events API server, until stopped."""
+async def serve_http(app: AsyncApp, service: ChatService, port: int, host: str = "127.0.0.1",
+                     stop: asyncio.Event | None = None, health_address: tuple[str, int] | None = None) -> None:
+    """The HTTP Events API server (with /healthz), until stopped."""
     runner, port = await start_http_server(app, service, host, port)
     sys.stderr.write(f"Slack app listening on http://{host}:{port}{EVENTS_PATH} (health: /healthz)\n")
     try:
-        await _until_stopped(stop)
+        if health_address is not None and health_address[1] == port:
+            health_address = None  # the app's own port already answers /healthz
+        async with _health_server(service, health_address):
+            await _until_stopped(stop)
     finally:
         await runner.cleanup()
 
 
-async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event | None = None) -> None:
-    """Socket Mode (no public URL needed), until stopped."""
+async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event | None = None,
+                            service: ChatService | None = None,
+                            health_address: tuple[str, int] | None = None) -> None:
+    """Socket Mode (no public URL needed), until stopped; /healthz on `health_address` when given."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     handler = AsyncSocketModeHandler(app, app_token)
@@ -401,21 +423,23 @@ async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event |
         await handler.close_async()
         raise SettingsError(f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}); set it to an app-level "
                             "token with connections:write (Basic Information > App-Level Tokens).") from None
-    await handler.connect_async()
-    sys.stderr.write("Slack app connected in Socket Mode.\n")
     try:
-        await _until_stopped(stop)
+        async with _health_server(service, health_address if service is not None else None):
+            await handler.connect_async()
+            sys.stderr.write("Slack app connected in Socket Mode.\n")
+            await _until_stopped(stop)
     finally:
         await handler.close_async()
 
 
 def run(settings, args) -> int:
-    """`advisor serve slack [--http --port N]`: check the tokens, load the index, then serve."""
+    """`advisor serve slack [--http --host H --port N]`: check the tokens, load the index, then serve."""
     from bot.core import Advisor
     from bot.store import Store
 
     http = bool(getattr(args, "http", False))
     tokens = tokens_from_env(http)  # before the slow model load
+    health_address = health.address_from_env()
     asyncio.run(check_auth(AsyncWebClient(token=tokens.bot_token,
                                           base_url=tokens.api_url or AsyncWebClient.BASE_URL)))
     sys.stderr.write("Loading the advisor's index (the first run builds it)...\n")
@@ -427,9 +451,10 @@ def run(settings, args) -> int:
     app = create_app(service, tokens)
     try:
         if http:
-            asyncio.run(serve_http(app, service, getattr(args, "port", 3000)))
+            asyncio.run(serve_http(app, service, getattr(args, "port", 3000), getattr(args, "host", "127.0.0.1"),
+                                   health_address=health_address))
         else:
-            asyncio.run(serve_socket_mode(app, tokens.app_token))
+            asyncio.run(serve_socket_mode(app, tokens.app_token, service=service, health_address=health_address))
     except KeyboardInterrupt:
         pass
     finally:

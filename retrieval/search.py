@@ -1,4 +1,4 @@
-"""Hybrid search: dense FAISS candidates and BM25 fused with passage, context and sentence similarity, then diversified."""
+"""Hybrid search: dense FAISS and BM25 candidates, fused with passage, context and sentence scores, diversified."""
 
 from __future__ import annotations
 

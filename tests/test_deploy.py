@@ -1,0 +1,397 @@
+"""Deployment: the Dockerfile, compose file, systemd units and .env.example checked against the code, and /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot import health
+from bot.cli import EXIT_USAGE, build_parser
+from bot.service import ChatService
+from bot.settings import SettingsError
+from bot.store import Store
+from tests.conftest import ROOT, SHIPPED_CORPUS
+
+DEPLOY = ROOT / "deploy"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+# variables other parts of the code read (some added alongside this file): all must be documented
+KNOWN_VARIABLES = {
+    "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "DISCORD_TOKEN",
+    "DISCORD_GUILD_ID", "DISCORD_SHARD_ID", "DISCORD_SHARD_COUNT", "ADVISOR_DATA_DIR", "ADVISOR_STORE",
+    "ADVISOR_CORPUS", "ADVISOR_MODEL", "ADVISOR_USER_SALT", "ADVISOR_HASH_USER_IDS", "ADVISOR_LLM_URL",
+    "ADVISOR_LLM_MODEL", "ADVISOR_LLM_API_KEY", "ADVISOR_LLM_TIMEOUT", "ADVISOR_INDEX_CHECK_SECONDS",
+    "ADVISOR_TORCH_THREADS", "ADVISOR_LOG_FORMAT", "ADVISOR_HEALTH_PORT", "ADVISOR_HEALTH_HOST",
+}
+
+
+# -- Dockerfile --------------------------------------------------------------------------------------
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    lines, joined = [], ""
+    for raw in (DEPLOY / "Dockerfile").read_text().splitlines():
+        if raw.lstrip().startswith("#") or not raw.strip():
+            continue
+        joined += raw.rstrip()
+        if joined.endswith("\\"):
+            joined = joined[:-1] + " "
+            continue
+        lines.append(joined)
+        joined = ""
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in lines]
+
+
+def ci_install_steps() -> list[str]:
+    """.ci/run's install commands, from the venv to the CUDA check."""
+    steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    start = next(i for i, s in enumerate(steps) if s.startswith("python3 -m venv"))
+    end = next(i for i, s in enumerate(steps) if s.startswith("if pip list"))
+    return [s for s in steps[start:end + 1] if s and not s.startswith("#")]
+
+
+def test_dockerfile_installs_as_ci_does():
+    runs = [args for op, args in dockerfile() if op == "RUN"]
+    install = next(r for r in runs if "python3 -m venv" in r)
+    docker_steps = [s.strip() for s in install.split(" && ")]
+    ci = ci_install_steps()
+    torch_pin = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text())[1]
+    # the only differences: CPU torch from PyTorch's index first, and the apps' extras instead of [dev]
+    expected = [s.replace('".[dev]"', '".[slack,discord]"') for s in ci[:-1]]
+    expected.insert(3, f'pip install --quiet {torch_pin} --index-url "$TORCH_INDEX_URL"')
+    assert docker_steps[:-1] == expected
+    assert docker_steps[-1].startswith(ci[-1]) and "nvidia-" in docker_steps[-1] and "exit 1" in docker_steps[-1]
+    args = dict(a.split("=", 1) for op, a in dockerfile() if op == "ARG")
+    assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    assert "https://download.pytorch.org/whl/cpu" in (ROOT / "README.md").read_text()
+
+
+def test_dockerfile_bakes_the_index_and_runs_unprivileged():
+    steps = dockerfile()
+    ops = [op for op, _ in steps]
+    assert steps[0][0] == "FROM" and steps[0][1].startswith("python:3.11")
+    env = " ".join(a for op, a in steps if op == "ENV")
+    for setting in ("HF_HUB_OFFLINE=1", "ADVISOR_DATA_DIR=/data", "ADVISOR_CORPUS=/app/corpus",
+                    "ADVISOR_LOG_FORMAT=json", "ADVISOR_HEALTH_PORT=8080"):
+        assert setting in env.split()
+    users = [a for op, a in steps if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    user_at = ops.index("USER")
+    index_at = next(i for i, (op, a) in enumerate(steps) if op == "RUN" and "advisor index" in a)
+    install_at = next(i for i, (op, a) in enumerate(steps) if op == "RUN" and "pip install" in a)
+    assert install_at < user_at < index_at  # code installed by root, index built by the user that serves
+    assert ("VOLUME", '["/data"]') in steps
+    assert json.loads(dict(steps)["ENTRYPOINT"]) == ["advisor"]
+    command = json.loads(dict(steps)["CMD"])
+    build_parser().parse_args(command)  # a real subcommand
+    for op, a in steps:
+        if op == "COPY":
+            for source in shlex.split(a)[:-1]:
+                assert (ROOT / source).exists(), source
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "**" in ignore and {"!bot/", "!retrieval/", "!corpus/", "!pyproject.toml", "!README.md"} <= set(ignore)
+
+
+def _healthcheck_command() -> str:
+    healthcheck = dict(dockerfile())["HEALTHCHECK"]
+    assert "--start-period" in healthcheck
+    return healthcheck.split(" CMD ", 1)[1]
+
+
+async def test_the_image_healthcheck_command_passes_and_fails(fake_advisor, tmp_path):
+    """The HEALTHCHECK's own command line, run by a shell against a real /healthz server."""
+    store = Store(tmp_path / "advisor.sqlite3")
+    service = ChatService(fake_advisor, store)
+    runner, port = await health.start(service, "127.0.0.1", 0)
+    env = {**os.environ, "ADVISOR_HEALTH_PORT": str(port),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # `python` is this venv's
+
+    async def check() -> int:
+        proc = await asyncio.create_subprocess_shell(_healthcheck_command(), env=env, stderr=subprocess.DEVNULL)
+        return await asyncio.wait_for(proc.wait(), 30)
+
+    try:
+        assert await check() == 0
+        store.close()  # the store can no longer be written: 503, and the check fails
+        assert await check() != 0
+    finally:
+        await runner.cleanup()
+
+
+# -- compose ---------------------------------------------------------------------------------------------
+
+def test_compose_runs_both_apps_on_one_volume():
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"slack", "discord", "slack-http"}
+    for name, service in services.items():
+        assert service["env_file"] == ".env"
+        assert service["volumes"] == ["advisor-data:/data"]
+        assert service["restart"] == "unless-stopped" and service["init"] is True
+        assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == \
+            (DEPLOY / "Dockerfile").resolve()
+        args = build_parser().parse_args(service["command"])
+        assert args.command == "serve"
+    assert services["slack"]["command"] == ["serve", "slack"] and "profiles" not in services["slack"]
+    assert services["discord"]["command"] == ["serve", "discord"]
+    http = services["slack-http"]
+    assert http["profiles"] == ["http"]
+    args = build_parser().parse_args(http["command"])
+    assert args.http and args.host == "0.0.0.0" and f":{args.port}" in http["ports"][0]
+    assert "advisor-data" in compose["volumes"]
+    # the env file compose reads holds tokens: git must ignore it
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(DEPLOY / ".env")], cwd=ROOT)
+    assert ignored.returncode == 0
+
+
+# -- .env.example -----------------------------------------------------------------------------------------
+
+def env_example() -> dict[str, tuple[str, str]]:
+    """NAME -> (value, the comment line above it), for set and commented-out lines alike."""
+    entries, previous = {}, ""
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.fullmatch(r"#? ?([A-Z][A-Z0-9_]+)=(.*)", line)
+        if match:
+            entries[match[1]] = (match[2], previous)
+        previous = line
+    return entries
+
+
+def test_env_example_lists_every_variable_the_code_reads():
+    read = set()
+    for folder in ("bot", "retrieval"):
+        for path in (ROOT / folder).rglob("*.py"):
+            read |= set(re.findall(r"[\"']((?:SLACK|DISCORD|ADVISOR)_[A-Z0-9_]+)[\"']", path.read_text()))
+    assert {"SLACK_BOT_TOKEN", "DISCORD_TOKEN", "ADVISOR_DATA_DIR"} <= read  # the scan finds names
+    entries = env_example()
+    missing = sorted((read | KNOWN_VARIABLES) - set(entries))
+    assert not missing, f"add these to deploy/.env.example: {missing}"
+    for name, (value, comment) in entries.items():
+        assert comment.startswith("# ") and not re.fullmatch(r"# ?[A-Z_]+=.*", comment), f"{name} needs a comment"
+        assert not value.startswith(("'", '"')) and " " not in value, f"{name}: plain KEY=value for compose and systemd"
+    for secret in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "DISCORD_TOKEN"):
+        assert entries[secret][0] == ""  # nothing that looks like a real value
+    assert not (DEPLOY / "env.example").exists()
+
+
+def test_no_reference_to_the_old_env_example():
+    stale = []
+    for path in ROOT.rglob("*"):
+        if any(part in (".venv", ".git", "advisor.egg-info", "__pycache__", ".advisor") for part in path.parts):
+            continue
+        text_file = path.suffix in (".md", ".py", ".yaml", ".service", ".toml", "")
+        if path.is_file() and text_file and path.stat().st_size < 10**6:
+            with contextlib.suppress(UnicodeDecodeError):
+                if re.search(r"deploy/env\.example", path.read_text()):
+                    stale.append(str(path.relative_to(ROOT)))
+    assert not stale
+
+
+# -- systemd -------------------------------------------------------------------------------------------
+
+def unit(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    parser.optionxform = str
+    parser.read_string((DEPLOY / "systemd" / name).read_text())
+    return parser
+
+
+@pytest.mark.parametrize("platform", ["slack", "discord"])
+def test_systemd_units(platform):
+    parsed = unit(f"advisor-{platform}.service")
+    service = parsed["Service"]
+    assert service["User"] == "advisor" and service["WorkingDirectory"] == "/opt/advisor"
+    assert service["EnvironmentFile"] == "/etc/advisor/advisor.env"
+    command = shlex.split(service["ExecStart"])
+    assert command[0] == "/opt/advisor/.venv/bin/advisor" and command[1:] == ["serve", platform]
+    build_parser().parse_args(command[1:])
+    assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == str(EXIT_USAGE)
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
+                       "ProtectHome": "yes", "StateDirectory": "advisor"}.items():
+        assert service[key] == value, key
+    text = (DEPLOY / "systemd" / f"advisor-{platform}.service").read_text()
+    assert "ADVISOR_DATA_DIR=/var/lib/advisor" in text and service["ReadWritePaths"] == "/var/lib/advisor"
+    assert "ADVISOR_LOG_FORMAT=json" in text
+    assert parsed["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("platform", ["slack", "discord"])
+def test_systemd_analyze_verify(platform, tmp_path):
+    """systemd's own parser: no unknown key or bad value (ExecStart pointed at this venv's advisor)."""
+    text = (DEPLOY / "systemd" / f"advisor-{platform}.service").read_text()
+    copy = tmp_path / f"advisor-{platform}.service"
+    copy.write_text(text.replace("/opt/advisor/.venv/bin/advisor", str(Path(sys.executable).parent / "advisor")))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True,
+                            timeout=60)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if copy.name in line]
+    assert not complaints
+
+
+# -- health --------------------------------------------------------------------------------------------
+
+def test_store_healthy_only_when_writable(tmp_path):
+    store = Store(tmp_path / "advisor.sqlite3")
+    assert store.healthy()
+    other = sqlite3.connect(tmp_path / "advisor.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    assert not store.healthy(timeout=0.05)
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.healthy()
+    # a read-only file (e.g. a volume mounted read-only) opens, but cannot be written
+    writable = store._db
+    store._db = sqlite3.connect(f"{(tmp_path / 'advisor.sqlite3').as_uri()}?mode=ro", uri=True,
+                                isolation_level=None, check_same_thread=False)
+    assert not store.healthy()
+    store._db.close()
+    store._db = writable
+    store.close()
+    assert not store.healthy()
+
+
+async def test_healthz_reports_which_check_failed(fake_advisor, tmp_path):
+    from bot.slack_adapter import SlackTokens, create_app, start_http_server
+
+    store = Store(tmp_path / "advisor.sqlite3")
+    service = ChatService(fake_advisor, store)
+    app = create_app(service, SlackTokens("xoxb-1-fake", signing_secret="0" * 32, api_url="http://127.0.0.1:9/"))
+    runner, port = await start_http_server(app, service, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                body = await resp.json()
+                assert resp.status == 200 and body["status"] == "ok" and body["failed"] == []
+                assert body["checks"]["index"] == {"ok": True, "documents": len(fake_advisor.engine.documents)}
+            store.close()
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                body = await resp.json()
+                assert resp.status == 503 and body["failed"] == ["store"] and body["checks"]["index"]["ok"]
+            fake_advisor.engine.documents = []  # as before the index is loaded
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 503 and (await resp.json())["failed"] == ["index", "store"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_health_thread_for_discord_and_bad_ports(fake_advisor, monkeypatch):
+    service = ChatService(fake_advisor)  # no store: reported, not failing
+    thread = health.HealthThread(service, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            async with session.get(f"http://127.0.0.1:{thread.port}/healthz") as resp:
+                body = await resp.json()
+                assert resp.status == 200 and "memory" in body["checks"]["store"]["detail"]
+        with pytest.raises(SettingsError, match="ADVISOR_HEALTH_PORT to a free port"):
+            health.HealthThread(service, "127.0.0.1", thread.port).start()  # already taken
+    finally:
+        thread.stop()
+    assert not thread._thread.is_alive()
+    assert health.address_from_env() is None and health.start_in_thread_from_env(service) is None
+    monkeypatch.setenv("ADVISOR_HEALTH_PORT", "80a")
+    with pytest.raises(SettingsError, match="TCP port number"):
+        health.address_from_env()
+    monkeypatch.setenv("ADVISOR_HEALTH_PORT", "8080")
+    monkeypatch.setenv("ADVISOR_HEALTH_HOST", "0.0.0.0")
+    assert health.address_from_env() == ("0.0.0.0", 8080)
+
+
+# -- Discord shards ------------------------------------------------------------------------------------
+
+async def test_discord_shards_from_the_environment(fake_advisor, monkeypatch):
+    from bot.discord_adapter import create_bot, shard_from_env
+
+    assert shard_from_env() is None
+    monkeypatch.setenv("DISCORD_SHARD_ID", "1")
+    with pytest.raises(SettingsError, match="go together"):
+        shard_from_env()
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "1")
+    with pytest.raises(SettingsError, match="from 0 to count-1"):
+        shard_from_env()
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "2")
+    assert shard_from_env() == (1, 2)
+
+    synced = []
+    for shard in [(0, 2), (1, 2)]:
+        client = create_bot(ChatService(fake_advisor), shard=shard)
+        assert (client.shard_id, client.shard_count) == shard
+
+        async def sync(guild=None, _shard=shard):
+            synced.append(_shard)
+            return []
+
+        client.advisor.tree.sync = sync
+        await client.advisor.setup_hook()
+    assert synced == [(0, 2)]  # shard 0 syncs the commands for all
+
+
+# -- end to end: `advisor serve slack --http --host` with JSON logs and the health port ----------------
+
+async def test_serve_slack_http_with_json_logs_and_health_port(tmp_path):
+    from tests.mock_slack_api import MockSlackAPI, SlackSender
+    from tests.test_slack_app import BOT_TOKEN, FAKE_EMBEDDER_LAUNCHER, SECRET, _free_port, fixture
+
+    port, health_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ADVISOR_", "DISCORD_"))}
+    with MockSlackAPI() as api:
+        env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
+                   ADVISOR_DATA_DIR=str(tmp_path / "data"), ADVISOR_CORPUS=str(SHIPPED_CORPUS), HF_HUB_OFFLINE="1",
+                   ADVISOR_LOG_FORMAT="json", ADVISOR_HEALTH_PORT=str(health_port))
+        log = tmp_path / "serve.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER, "serve", "slack", "--http",
+                                     "--host", "127.0.0.1", "--port", str(port)],
+                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                deadline = time.monotonic() + 120
+                while True:
+                    assert proc.poll() is None, log.read_text()
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(f"http://127.0.0.1:{health_port}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    assert time.monotonic() < deadline, "the app did not start"
+                    await asyncio.sleep(0.2)
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    assert resp.status == 200 and (await resp.json())["checks"]["store"]["ok"]
+                sender = SlackSender(session, f"http://127.0.0.1:{port}/slack/events", SECRET)
+                event = fixture("event_app_mention.json")
+                assert (await sender.event(event))[0] == 200
+                [post] = await api.wait_async("chat.postMessage", timeout=30)
+                assert "[1]" in post.body["text"]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    text = log.read_text()
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    [question] = [r for r in records if r.get("event") == "question"]
+    assert question["platform"] == "slack" and question["status"] == "answered" and question["citations"]
+    user = event["event"]["user"]
+    assert user not in text and BOT_TOKEN not in text and SECRET not in text
+    assert event["event"]["text"].split(">", 1)[1].strip()[:20] not in text  # the question's words
+    assert proc.returncode == 0, text
+
+
+def test_serve_slack_host_defaults_to_loopback():
+    args = build_parser().parse_args(["serve", "slack", "--http"])
+    assert args.host == "127.0.0.1" and args.port == 3000
+
