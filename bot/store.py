@@ -120,6 +120,9 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(answers)")}
+            if "written_by" not in columns:  # stores made before generated answers existed
+                self._db.execute("ALTER TABLE answers ADD COLUMN written_by TEXT NOT NULL DEFAULT ''")
 
     @classmethod
     def from_settings(cls, settings) -> "Store":
@@ -147,10 +150,13 @@ class Store:
             answer.text, int(answer.abstained),
             json.dumps([c.__dict__ for c in answer.citations], ensure_ascii=False),
             json.dumps([s.__dict__ for s in answer.sentences], ensure_ascii=False),
-            round(latency * 1000, 3),
+            round(latency * 1000, 3), answer.written_by,
         )
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (id, created, platform, channel, thread, user_hash, question, context, "
+                "answer, abstained, citations, sentences, latency_ms, written_by) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     def get_answer(self, answer_id: str) -> Answer | None:
         """The stored answer, rebuilt (without the search hits), or None."""
@@ -161,6 +167,7 @@ class Store:
             question=record["question"], text=record["answer"], abstained=record["abstained"],
             citations=tuple(Citation(**c) for c in record["citations"]),
             sentences=tuple(AnswerSentence(**s) for s in record["sentences"]),
+            written_by=record.get("written_by") or "",
         )
 
     def answer_record(self, answer_id: str) -> dict | None:

@@ -113,3 +113,29 @@ def test_processes_starting_together_agree_on_one_salt(tmp_path):
     assert len(set(salts)) == 1 and len(salts[0]) == 64
     assert (tmp_path / "advisor.sqlite3.salt").read_text().strip() == salts[0]
     assert [p.name for p in tmp_path.iterdir()] == ["advisor.sqlite3.salt"], "no temporary files left behind"
+
+
+def test_which_model_wrote_an_answer_is_kept_and_old_stores_gain_the_column(tmp_path):
+    import sqlite3
+    from dataclasses import replace
+
+    from bot.core import Question
+    from bot.store import Store
+    from retrieval.answer import Answer, AnswerSentence, Citation
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # the answers table as stores made before generated answers had it
+    old.execute("CREATE TABLE answers (id TEXT PRIMARY KEY, created REAL NOT NULL, platform TEXT NOT NULL, "
+                "channel TEXT NOT NULL, thread TEXT NOT NULL, user_hash TEXT NOT NULL, question TEXT NOT NULL, "
+                "context TEXT NOT NULL, answer TEXT NOT NULL, abstained INTEGER NOT NULL, citations TEXT NOT NULL, "
+                "sentences TEXT NOT NULL, latency_ms REAL NOT NULL)")
+    old.execute("INSERT INTO answers VALUES ('a0', 1, 'slack', 'C', '', 'h', 'q?', '[]', 'x [1]', 0, '[]', '[]', 3)")
+    old.commit()
+    old.close()
+    store = Store(path, salt="s")
+    assert store.get_answer("a0").written_by == ""  # the earlier answer still reads
+    answer = Answer(question="q?", text="Yes. [1]", citations=(Citation(1, "d", "T", "S", "Yes."),),
+                    sentences=(AnswerSentence("Yes.", 1),))
+    store.save_answer("a1", Question(text="q?", user="U1"), replace(answer, written_by="llama3"), 0.01)
+    store.close()
+    assert Store(path, salt="s").get_answer("a1").written_by == "llama3"
