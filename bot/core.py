@@ -56,13 +56,12 @@ class Advisor:
         return [(d.id, d.title) for d in self.engine.documents]
 
     def answer(self, question: Question) -> Answer:
-        """Answer a question; a follow-up in a thread is read with the thread's last question.
+        """Answer a question; a follow-up in a thread is read with the thread's last questions.
 
         Raises:
             QuestionError: the question is empty or too long (its message is for the user).
         """
-        context = question.context[-1] if question.context else ""
-        answer = self.engine.answer(question.text, context=context)
+        answer = self.engine.answer(question.text, context=question.context)
         if self.writer is not None and not answer.abstained:
             answer = self.writer.write(answer)  # falls back to the extractive answer on any failure
         return answer

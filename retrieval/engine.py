@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from retrieval.abstention import Abstainer
 from retrieval.answer import Answer, compose, not_covered
@@ -20,6 +20,7 @@ from retrieval.search import HybridRetriever
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+MAX_CONTEXT_QUESTIONS = 2  # earlier questions of a thread a follow-up is read with
 DEFAULT_INDEX_CHECK_SECONDS = 5.0
 
 
@@ -201,16 +202,21 @@ class Engine:
     def titles(self) -> list[str]:
         return [d.title for d in self.documents]
 
-    def answer(self, text: str, context: str = "", k: int = 5) -> Answer:
-        """Answer one question; `context` is an earlier question of the same thread, for follow-ups."""
+    def answer(self, text: str, context: str | Sequence[str] = (), k: int = 5) -> Answer:
+        """Answer one question; `context` holds earlier questions of the same thread, oldest first.
+
+        A follow-up ("and at Series B?", "what about the interviews?") leans on the thread's last one or
+        two questions; a new topic doesn't. Each reading is searched, and the most confident one wins.
+        """
         question = check_question(text)
         retriever = self.retriever
+        earlier = [c for c in ([context] if isinstance(context, str) else context) if c and c.strip()]
         result = retriever.search(question, k=k)
-        if context:
-            # a follow-up ("and at Series B?") leans on the thread's earlier question; a new topic doesn't
-            with_context = retriever.search(f"{context}\n{question}", k=k)
-            if self.abstainer.confidence(with_context) > self.abstainer.confidence(result):
-                result = with_context
+        confidence = self.abstainer.confidence(result)
+        for n in range(1, min(len(earlier), MAX_CONTEXT_QUESTIONS) + 1):
+            with_context = retriever.search("\n".join([*earlier[-n:], question]), k=k)
+            if (score := self.abstainer.confidence(with_context)) > confidence:
+                result, confidence = with_context, score
         if self.abstainer.should_abstain(result):
             return not_covered(question, self.titles(), hits=tuple(result.hits))
         return compose(question, result, retriever.index)

@@ -133,3 +133,13 @@ def test_torch_threads_setting_applies_and_bad_values_are_refused(monkeypatch):
                 configure_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_third_follow_up_keeps_the_thread_topic(real_advisor):
+    """'what about seed stage?' after 'and at Series B?' is still about hiring ML PMs at startups."""
+    thread = ("does a Series A startup hire ML PMs?", "and at Series B?")
+    answer = real_advisor.answer(Question(text="what about seed stage?", context=thread))
+    assert not answer.abstained
+    assert "CTO or a founding engineer" in answer.text
+    alone = real_advisor.answer(Question(text="what about seed stage?", context=thread[-1:]))
+    assert "CTO or a founding engineer" not in alone.text  # the last question alone loses the topic
