@@ -110,10 +110,13 @@ def log_format() -> str:
     return value
 
 
+OWN_LOGGERS = ("advisor", "bot", "retrieval")
+
+
 def setup(verbose: bool = False, stream=None, fmt: str | None = None) -> logging.Handler:
     """Configure the root logger once for a command; returns the handler (tests read what it wrote).
 
-    Text (the default) is for people at a terminal: warnings and errors, everything from INFO with -v. JSON
+    Text (the default) is for people at a terminal: our warnings and all errors, everything from INFO with -v. JSON
     (ADVISOR_LOG_FORMAT=json, set by the Docker image and the systemd units) is for log collectors:
     warnings, plus the one record per question handled, plus everything from INFO with -v. The format
     is chosen explicitly rather than guessed from the terminal, so that `advisor ask ... 2>file` and a
@@ -137,9 +140,12 @@ def setup(verbose: bool = False, stream=None, fmt: str | None = None) -> logging
     if verbose:
         root.setLevel(logging.INFO)
     else:
-        # warnings say what degraded (a generated answer not used, a question turned away, an index not
-        # switched); the skipped-file warnings are printed by the commands themselves and logged at INFO
-        root.setLevel(logging.WARNING)
+        # our warnings say what degraded (a generated answer not used, a question turned away, an index not
+        # switched); libraries' warnings (a PDF's missing EOF marker) are noise next to the command's own
+        # one-sentence message, so a terminal shows theirs only from ERROR
+        root.setLevel(logging.WARNING if fmt == "json" else logging.ERROR)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     answers = logging.getLogger(ANSWERS)
     answers.setLevel(logging.INFO if fmt == "json" or verbose else logging.WARNING)
     return handler
