@@ -67,41 +67,61 @@ def not_covered(question: str, titles: list[str], hits: tuple = ()) -> Answer:
     return Answer(question=question, text=text, abstained=True, hits=tuple(hits))
 
 
+def _join(sentences: list[str]) -> str:
+    """Sentences as one line of prose for the short answer; list items ("- x") read "intro: x; y; z"."""
+    text = ""
+    for sentence in sentences:
+        if sentence.startswith("- "):
+            item = sentence[2:].strip()
+            text = f"{text} {item}" if not text or text.endswith(":") else f"{text.rstrip('.')}; {item}"
+        else:
+            text = f"{text} {sentence}" if text else sentence
+    return text.strip()
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def _quote(sentences: list[str], centre: int, limit: int = MAX_QUOTE_CHARS) -> str:
     """The sentence that answers, widened with neighbours while it stays short enough to read."""
     lo = hi = centre
-    text = sentences[centre]
     while True:
         grown = False
         for candidate in (hi + 1, lo - 1):
             if 0 <= candidate < len(sentences):
                 a, b = min(lo, candidate), max(hi, candidate)
-                wider = " ".join(sentences[a:b + 1])
-                if len(wider) <= limit:
-                    lo, hi, text, grown = a, b, wider, True
+                if len(" ".join(sentences[a:b + 1])) <= limit:
+                    lo, hi, grown = a, b, True
                     break
         if not grown:
             break
-    if len(text) > limit:
-        text = text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    text = _clip(" ".join(sentences[lo:hi + 1]), limit)  # verbatim: a quote is the passage's own words
     prefix = "… " if lo > 0 else ""
     suffix = " …" if hi < len(sentences) - 1 else ""
     return f"{prefix}{text}{suffix}"
 
 
 def _answer_sentence(sentences: list[str], sims: np.ndarray) -> tuple[int, str]:
-    """The sentence closest to the question, joined to its neighbour when it cannot stand alone."""
+    """The sentence closest to the question, made to stand alone: a list intro ("the loop includes:")
+    carries its items, an item carries its intro, a fragment its neighbour."""
     best = int(np.argmax(sims)) if len(sims) else 0
     text = sentences[best]
-    stub = len(text) < 60 or text.endswith(":") or text.startswith("- ")
-    if stub and best + 1 < len(sentences) and text.endswith(":"):
-        text = f"{text} {sentences[best + 1].lstrip('- ')}"
-    elif stub and best > 0 and (text.startswith("- ") or len(text) < 60):
-        text = f"{sentences[best - 1].rstrip(':')}: {text.lstrip('- ')}" if text.startswith("- ") \
-            else f"{sentences[best - 1]} {text}"
-    if len(text) > MAX_ANSWER_SENTENCE_CHARS:
-        text = text[: MAX_ANSWER_SENTENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    return best, text
+    if text.endswith(":") and best + 1 < len(sentences):
+        items = []
+        for following in sentences[best + 1:]:
+            if not following.startswith("- ") and items:
+                break
+            items.append(following)
+            if len(_join([text, *items])) > MAX_ANSWER_SENTENCE_CHARS or not following.startswith("- "):
+                break
+        text = _join([text, *items])
+    elif text.startswith("- ") and best > 0:
+        intro = next((s for s in reversed(sentences[:best]) if not s.startswith("- ")), "")
+        text = f"{intro.rstrip(':')}: {text[2:].strip()}" if intro else text[2:].strip()
+    elif len(text) < 60 and best > 0:
+        text = f"{sentences[best - 1]} {text}"
+    return best, _clip(text, MAX_ANSWER_SENTENCE_CHARS)
 
 
 def _select(hits: list[Hit]) -> list[Hit]:

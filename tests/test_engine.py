@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from bot.core import Advisor, Question
@@ -188,3 +189,26 @@ def test_follow_up_is_read_with_the_thread_context(fake_advisor):
                                           context=("what does an ML PM do day-to-day?",)))
     assert_well_formed(answer, fake_advisor)
     assert answer.question == "and how much do they earn?"
+
+
+# --- answer sentences stand alone -------------------------------------------------------------------
+
+def _pick(sentences, best):
+    from retrieval.answer import _answer_sentence
+
+    sims = np.zeros(len(sentences))
+    sims[best] = 1.0
+    return _answer_sentence(sentences, sims)[1]
+
+
+def test_a_list_intro_carries_its_items_and_an_item_its_intro():
+    loop = ["At Google, the ML PM loop includes:", "- 1 behavioral round", "- 1 product sense round",
+            "- 1 system design", "Prepare for each."]
+    assert _pick(loop, 0) == ("At Google, the ML PM loop includes: 1 behavioral round; 1 product sense round; "
+                              "1 system design")
+    assert _pick(loop, 2) == "At Google, the ML PM loop includes: 1 product sense round"
+    assert _pick(["Day-to-day:", "Ship features every week and talk to users."], 0) == \
+        "Day-to-day: Ship features every week and talk to users."
+    long_items = ["The loop includes:"] + [f"- item number {i} " + "x" * 60 for i in range(8)]
+    text = _pick(long_items, 0)
+    assert text.startswith("The loop includes: item number 0") and len(text) <= 240
