@@ -44,6 +44,27 @@ def fake_embedder() -> HashingEmbedder:
 
 
 @pytest.fixture
+def fake_model(monkeypatch) -> list[HashingEmbedder]:
+    """`advisor` commands run in-process with the fast fake embedder; the list holds every embedder made."""
+    import bot.core
+
+    embedders: list[HashingEmbedder] = []
+
+    def make(model=None):
+        embedders.append(HashingEmbedder())
+        return embedders[-1]
+
+    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", make)
+    return embedders
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """An index and store folder that does not exist yet."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
 def fake_advisor(corpus_dir, tmp_path, fake_embedder) -> Advisor:
     """An advisor over the shipped corpus with the fast fake embedder (index built on first use)."""
     advisor = Advisor(Engine(corpus_dir, tmp_path / "index", fake_embedder))

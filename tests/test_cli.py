@@ -11,33 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import bot.core
 from bot.cli import main
 from bot.settings import Settings
 from retrieval.index_store import IndexStore
 from tests.conftest import SHIPPED_CORPUS
-from tests.fakes import HashingEmbedder
 
 QUESTION = "does a Series A startup hire ML PMs?"
 ADVISOR = Path(sys.executable).with_name("advisor")
-
-
-@pytest.fixture
-def fake_model(monkeypatch):
-    """`advisor` in-process with the fast fake embedder instead of the real model."""
-    embedders: list[HashingEmbedder] = []
-
-    def make(model=None):
-        embedders.append(HashingEmbedder())
-        return embedders[-1]
-
-    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", make)
-    return embedders
-
-
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
-    return tmp_path / "data"
 
 
 def run(capsys, *argv):

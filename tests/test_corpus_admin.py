@@ -6,36 +6,16 @@ from pathlib import Path
 
 import pytest
 
-import bot.core
 from bot.cli import main
 from bot.settings import Settings
 from retrieval.chunking import chunk_document
 from retrieval.corpus_admin import CorpusChangeError, add_file, add_files, list_documents, remove_document
 from retrieval.documents import load_corpus, read_document
 from retrieval.index_store import IndexStore
-from tests.fakes import HashingEmbedder
 from tests.test_convert import ARTICLE, NAV_ONLY, NEGOTIATION_LINES, make_pdf
 
 ARTICLE_ID = "breaking-into-product-management-from-engineering"
 SHIPPED_IDS = ["ai-ml-data-pm-guide", "ai-pm-vs-ml-pm"]
-
-
-@pytest.fixture
-def fake_model(monkeypatch):
-    """`advisor` in-process with the fast fake embedder; the list holds every embedder made."""
-    embedders: list[HashingEmbedder] = []
-
-    def make(model=None):
-        embedders.append(HashingEmbedder())
-        return embedders[-1]
-
-    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", make)
-    return embedders
-
-
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
-    return tmp_path / "data"
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +24,7 @@ from bot.service import ChatService
 from bot.settings import SettingsError
 from bot.store import Store
 from tests.conftest import ROOT, SHIPPED_CORPUS
+from tests.waiting import wait_until_healthy
 
 DEPLOY = ROOT / "deploy"
 ENV_EXAMPLE = DEPLOY / ".env.example"
@@ -358,15 +358,7 @@ async def test_serve_slack_http_with_json_logs_and_health_port(tmp_path):
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                deadline = time.monotonic() + 120
-                while True:
-                    assert proc.poll() is None, log.read_text()
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with session.get(f"http://127.0.0.1:{health_port}/healthz") as resp:
-                            if resp.status == 200:
-                                break
-                    assert time.monotonic() < deadline, "the app did not start"
-                    await asyncio.sleep(0.2)
+                await wait_until_healthy(session, f"http://127.0.0.1:{health_port}/healthz", proc, log)
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
                     assert resp.status == 200 and (await resp.json())["checks"]["store"]["ok"]
                 sender = SlackSender(session, f"http://127.0.0.1:{port}/slack/events", SECRET)

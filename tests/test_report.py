@@ -19,7 +19,7 @@ from bot.report import ReportError, build_report, parse_limit, parse_since
 from bot.report_html import to_html
 from bot.report_text import to_text
 from bot.settings import SettingsError
-from bot.store import Store, StoreError, StoreReader
+from bot.store import Store, StoreReader
 from retrieval.answer import Answer, AnswerSentence, Citation
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)

@@ -382,6 +382,7 @@ FAKE_EMBEDDER_LAUNCHER = """
 import sys
 import bot.core
 from tests.fakes import HashingEmbedder
+from tests.waiting import wait_until_healthy
 real = bot.core.Advisor.from_settings.__func__
 fake = classmethod(lambda cls, settings, embedder=None: real(cls, settings, HashingEmbedder()))
 bot.core.Advisor.from_settings = fake
@@ -414,15 +415,7 @@ async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:  # ready once /healthz answers (the index is loaded before serving)
-                assert proc.poll() is None, log.read_text()
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{url}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                assert time.monotonic() < deadline, "the app did not start"
-                await asyncio.sleep(0.2)
+            await wait_until_healthy(session, f"{url}/healthz", proc, log)  # the index loads before serving
             sender = SlackSender(session, f"{url}/slack/events", SECRET)
 
             event = fixture("event_app_mention.json")
