@@ -25,6 +25,7 @@ from bot.slack_adapter import SlackTokens, clean_text, create_app, start_http_se
 from bot.slack_render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
 from bot.store import Store
 from tests.mock_slack_api import BOT_USER_ID, MockSlackAPI, SlackSender
+from tests.waiting import wait_until_healthy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 SECRET = "0123456789abcdef0123456789abcdef"  # fake
@@ -382,7 +383,6 @@ FAKE_EMBEDDER_LAUNCHER = """
 import sys
 import bot.core
 from tests.fakes import HashingEmbedder
-from tests.waiting import wait_until_healthy
 real = bot.core.Advisor.from_settings.__func__
 fake = classmethod(lambda cls, settings, embedder=None: real(cls, settings, HashingEmbedder()))
 bot.core.Advisor.from_settings = fake
