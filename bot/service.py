@@ -115,8 +115,19 @@ class ChatService:
         return {"status": "failing" if failed else "ok", "failed": failed, "checks": checks}
 
     def context_for(self, platform: str, channel: str, thread: str) -> tuple[str, ...]:
-        """Earlier questions answered in this conversation, oldest first (empty if none remembered)."""
-        return tuple(self._threads.touch((platform, channel, thread), ()))
+        """Earlier questions answered in this conversation, oldest first (empty if none remembered).
+
+        A thread this process does not remember (after a restart, or answered by another replica on the
+        same store) is read back from the store.
+        """
+        remembered = tuple(self._threads.touch((platform, channel, thread), ()))
+        if remembered or not thread or self.store is None:
+            return remembered
+        try:
+            return self.store.thread_questions(platform, channel, thread, self.limits.context_depth)
+        except Exception:
+            logger.exception("Could not read the earlier questions of thread %s", thread)
+            return ()
 
     def _remember(self, question: Question) -> None:
         key = (question.platform, question.channel, question.thread)

@@ -205,6 +205,14 @@ class Store:
             rows = self._db.execute("SELECT * FROM feedback WHERE answer_id = ? ORDER BY created", (answer_id,))
             return [dict(r, helpful=bool(r["helpful"])) for r in rows.fetchall()]
 
+    def thread_questions(self, platform: str, channel: str, thread: str, limit: int) -> tuple[str, ...]:
+        """The last `limit` questions answered in one thread, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT question FROM answers WHERE platform = ? AND channel = ? AND thread = ? "
+                "ORDER BY created DESC LIMIT ?", (platform, channel, thread, limit)).fetchall()
+        return tuple(r["question"] for r in reversed(rows))
+
     def count(self, table: str = "answers") -> int:
         if table not in ("answers", "feedback"):
             raise ValueError(table)

@@ -125,6 +125,23 @@ async def test_follow_up_in_a_thread_gets_the_earlier_question_as_context(fake_a
     assert spy.questions[-1].context == ("from the adapter",)
 
 
+async def test_a_thread_is_remembered_across_a_restart_through_the_store(fake_advisor, tmp_path):
+    """Another process (a restart, a second replica) reads the thread's earlier questions from the store."""
+    store = Store(tmp_path / "s.sqlite3", salt="s")
+    await ChatService(fake_advisor, store).ask(q("does a Series A startup hire ML PMs?", thread="T"))
+    await ChatService(fake_advisor, store).ask(q("and at Series B?", thread="T"))
+
+    spy = Spy(fake_advisor)
+    restarted = ChatService(spy, store, Limits(context_depth=2))
+    assert (await restarted.ask(q("what about seed stage?", thread="T"))).status == "answered"
+    assert spy.questions[-1].context == ("does a Series A startup hire ML PMs?", "and at Series B?")
+    await restarted.ask(q("what about seed stage?", thread="T2"))
+    assert spy.questions[-1].context == ()  # another thread
+    await restarted.ask(q("what about seed stage?", thread=""))
+    assert spy.questions[-1].context == ()  # outside a thread, nothing is a follow-up of an old question
+    store.close()
+
+
 async def test_advisor_failure_is_an_error_reply_with_the_cause_logged(caplog):
     service = ChatService(Failing())
     with caplog.at_level(logging.ERROR, logger="bot.service"):
