@@ -121,13 +121,23 @@ class SlackAdapter:
         app.view(FEEDBACK_VIEW)(self.on_reason)
 
     async def skip_retries(self, req, body, next):
-        """An event already received (Slack's retry, or a repeated event_id) is acknowledged and dropped."""
+        """Acknowledge and drop an event already received, here or by a replica on the same store."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not self.events.first(event_id):
+        if event_id and not (self.events.first(event_id) and self._claim(event_id)):
             retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
             logger.info("Event %s already received (retry %s); not answered again", event_id, retry)
             return BoltResponse(status=200, body="")
         return await next()
+
+    def _claim(self, event_id: str) -> bool:
+        """Whether this replica answers the event: the store (shared on the host) has the last word."""
+        if self.service.store is None:
+            return True
+        try:
+            return self.service.store.claim_event(f"slack:{event_id}")
+        except Exception:  # a store that cannot be written must not stop the answer
+            logger.exception("Could not record event %s; answering it", event_id)
+            return True
 
     # -- events -------------------------------------------------------------------------------
 

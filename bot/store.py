@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS answers (
     latency_ms REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS answers_created ON answers(created);
+CREATE TABLE IF NOT EXISTS events (  -- platform event ids already handled by some process on this store
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT NOT NULL REFERENCES answers(id),
     user_hash TEXT NOT NULL,
@@ -204,6 +208,19 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT * FROM feedback WHERE answer_id = ? ORDER BY created", (answer_id,))
             return [dict(r, helpful=bool(r["helpful"])) for r in rows.fetchall()]
+
+    def claim_event(self, event_id: str, keep_seconds: float = 3600.0) -> bool:
+        """True for the first process on this store to claim a platform event id; False for any later.
+
+        Replicas sharing the store thus answer a retried Slack event once, whichever replica it reaches.
+        Claims older than `keep_seconds` are forgotten (Slack retries for a few minutes).
+        """
+        now = time.time()
+        with self._lock:
+            claimed = self._db.execute("INSERT OR IGNORE INTO events VALUES (?, ?)", (event_id, now)).rowcount == 1
+            if claimed and secrets.randbelow(200) == 0:  # now and then, not on every event
+                self._db.execute("DELETE FROM events WHERE created < ?", (now - keep_seconds,))
+        return claimed
 
     def thread_questions(self, platform: str, channel: str, thread: str, limit: int) -> tuple[str, ...]:
         """The last `limit` questions answered in one thread, oldest first."""

@@ -211,6 +211,25 @@ async def test_retried_event_is_answered_once(api, fake_advisor):
         assert len(await api.wait_async("chat.postMessage", 2)) == 2
 
 
+async def test_a_retry_reaching_another_replica_is_not_answered_again(api, fake_advisor, tmp_path):
+    """Two replicas on one store (Socket Mode spreads events, a load balancer spreads HTTP requests)."""
+    store = Store(tmp_path / "advisor.sqlite3")
+    limits = Limits(duplicate_seconds=0)  # the event id alone must stop it
+    async with serve(api, ChatService(fake_advisor, store, limits)) as first, \
+            serve(api, ChatService(fake_advisor, store, limits)) as second:
+        event = fixture("event_app_mention.json")
+        assert (await first.sender.event(event))[0] == 200
+        assert (await second.sender.event(event, retry=1))[0] == 200
+        await api.wait_async("chat.postMessage")
+        await asyncio.sleep(QUIET)
+        assert len(api.calls_to("chat.postMessage")) == 1
+        other = fixture("event_app_mention.json")
+        other["event_id"] = "Ev0MENTION9"
+        await second.sender.event(other)  # a new event is answered by whichever replica gets it
+        assert len(await api.wait_async("chat.postMessage", 2)) == 2
+    store.close()
+
+
 async def test_bad_or_stale_signature_is_refused(slack):
     event = fixture("event_app_mention.json")
     assert (await slack.sender.event(event, secret="f" * 32))[0] == 401
