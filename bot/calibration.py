@@ -18,12 +18,12 @@ def calibrate(advisor: Advisor, questions_path: Path, out: Path = CALIBRATION_FI
     abstainer = fit(rows, labels)
     abstainer.save(out)
     advisor.engine.abstainer = abstainer
-    conf = [abstainer.confidence_of(r) for r in rows]
-    refused = [c < abstainer.threshold for c in conf]
+    refused = [abstainer.refuses(r) for r in rows]
     answerable = [r for r, lab in zip(refused, labels) if lab == 1]
     oos = [r for r, lab in zip(refused, labels) if lab == 0]
     return {
         "threshold": abstainer.threshold,
+        "min_dense": abstainer.min_dense,
         "weights": {k: round(v, 3) for k, v in abstainer.weights.items()},
         "oos_abstain": round(sum(oos) / max(1, len(oos)), 3),
         "false_abstain": round(sum(answerable) / max(1, len(answerable)), 3),

@@ -52,16 +52,28 @@ def fit(rows: list[dict[str, float]], labels: list[int], max_false_abstain: floa
     threshold = float(positives[allowed]) if len(positives) else 0.5
     below = conf[conf < threshold]
     lower = float(below.max()) if len(below) else threshold
-    return Abstainer(weights=weights, bias=bias, threshold=round((threshold + lower) / 2, 4))
+    return Abstainer(weights=weights, bias=bias, threshold=round((threshold + lower) / 2, 4),
+                     min_dense=_dense_floor(x[:, names.index("top_dense")], y))
+
+
+def _dense_floor(dense, y) -> float:
+    """Half-way between the least similar answerable question's best passage and the out-of-scope ones
+    below it: a question no passage is even loosely about is not answered, whatever else it shares with
+    the corpus (common words, no unknown names). 0 when no out-of-scope question lies below."""
+    lowest = float(dense[y == 1].min()) if (y == 1).any() else 0.0
+    below = dense[(y == 0) & (dense < lowest)]
+    return round((float(below.max()) + lowest) / 2, 4) if len(below) else 0.0
 
 
 @dataclass(frozen=True)
 class Abstainer:
-    """A logistic score over the evidence features; below `threshold` the advisor says it does not know."""
+    """A logistic score over the evidence features; below `threshold`, or when even the best passage is
+    further from the question than `min_dense`, the advisor says it does not know."""
 
     weights: dict
     bias: float
     threshold: float
+    min_dense: float = 0.0  # below this best-passage similarity nothing is answered
 
     def confidence(self, result: SearchResult) -> float:
         return self.confidence_of(features(result))
@@ -70,8 +82,12 @@ class Abstainer:
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in f.items())
         return 1.0 / (1.0 + math.exp(-z))
 
+    def refuses(self, f: dict[str, float]) -> bool:
+        """Whether evidence with these features is too weak to answer from."""
+        return f["top_dense"] < self.min_dense or self.confidence_of(f) < self.threshold
+
     def should_abstain(self, result: SearchResult) -> bool:
-        return not result.hits or self.confidence(result) < self.threshold
+        return not result.hits or self.refuses(features(result))
 
     def save(self, path: Path = CALIBRATION_FILE) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")

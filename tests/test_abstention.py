@@ -1,0 +1,53 @@
+"""Abstention: the calibrated logistic score and the floor on how close the best passage must be."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from retrieval.abstention import Abstainer, fit
+
+
+def row(dense, fused, coverage=0.8, names=0.0):
+    return {"top_dense": dense, "top_fused": fused, "coverage": coverage, "unknown_names": names}
+
+
+ANSWERABLE = [row(0.32, 0.47), row(0.45, 0.6), row(0.6, 0.75), row(0.7, 0.85), row(0.5, 0.62, 0.4),
+              row(0.55, 0.7, names=1.0), row(0.8, 0.95), row(0.4, 0.55)]
+OUT_OF_SCOPE = [row(0.19, 0.3), row(0.23, 0.21, 0.0), row(0.5, 0.58, names=1.0), row(0.48, 0.5, 0.25, 1.0)]
+
+
+def fitted() -> Abstainer:
+    return fit(ANSWERABLE + OUT_OF_SCOPE, [1] * len(ANSWERABLE) + [0] * len(OUT_OF_SCOPE))
+
+
+def test_the_floor_lies_between_the_least_similar_answerable_and_the_out_of_scope_below_it():
+    abstainer = fitted()
+    assert abstainer.min_dense == pytest.approx((0.23 + 0.32) / 2, abs=1e-4)
+    assert not any(abstainer.refuses(r) for r in ANSWERABLE)
+    assert all(abstainer.refuses(r) for r in OUT_OF_SCOPE)
+
+
+def test_a_question_no_passage_is_about_is_refused_even_when_its_words_are_common():
+    """Common words and no unknown names (\"the best time of year to buy a used car\") must not be enough."""
+    abstainer = fitted()
+    weak = row(0.2, 0.5, coverage=1.0)
+    assert abstainer.refuses(weak)
+    assert not abstainer.refuses({**weak, "top_dense": 0.4})
+
+
+def test_no_floor_without_out_of_scope_questions_below_the_answerable_ones():
+    abstainer = fit(ANSWERABLE + [row(0.5, 0.3, names=2.0)], [1] * len(ANSWERABLE) + [0])
+    assert abstainer.min_dense == 0.0
+
+
+def test_a_calibration_saved_before_the_floor_existed_still_loads(tmp_path):
+    old = tmp_path / "calibration.json"
+    old.write_text(json.dumps({"weights": {"top_fused": 7.0}, "bias": -2.4, "threshold": 0.5}))
+    abstainer = Abstainer.load(old)
+    assert abstainer.min_dense == 0.0 and not abstainer.refuses(row(0.1, 0.9))
+
+
+def test_the_shipped_calibration_has_a_floor():
+    assert 0.1 < Abstainer.load().min_dense < 0.4
