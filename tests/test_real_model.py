@@ -13,7 +13,7 @@ import pytest
 
 from bot.core import Question
 from bot.evaluation import run_eval
-from tests.conftest import SHARED_EVAL
+from tests.conftest import ROOT, SHARED_EVAL
 from tests.test_engine import assert_well_formed
 
 pytestmark = pytest.mark.model
@@ -143,3 +143,15 @@ def test_a_third_follow_up_keeps_the_thread_topic(real_advisor):
     assert "CTO or a founding engineer" in answer.text
     alone = real_advisor.answer(Question(text="what about seed stage?", context=thread[-1:]))
     assert "CTO or a founding engineer" not in alone.text  # the last question alone loses the topic
+
+
+@pytest.mark.parametrize("name", ["heldout.jsonl", "heldout2.jsonl"])
+def test_questions_never_tuned_on_are_answered_or_refused_well(real_advisor, tmp_path, name):
+    """benchmarks/heldout*.jsonl: questions written apart from the dev set, for checking generalisation."""
+    questions = ROOT / "benchmarks" / name
+    figures = run_eval(real_advisor, questions, tmp_path / "results.jsonl")
+    print(name, figures)
+    assert figures["hit@3"] >= 0.8, figures
+    assert figures["answer_shows_evidence"] >= 0.8, figures
+    assert figures["oos_abstain"] >= 0.8, figures
+    assert figures["false_abstain"] <= 0.1, figures
