@@ -74,7 +74,7 @@ def convert_file(path: Path) -> Converted:
     except OSError as exc:
         raise ConversionError(f"{path.name} cannot be read ({exc.strerror or exc})") from None
     fmt = detect_format(path, head)
-    origin = str(path.resolve())
+    origin = path.name  # not the full path: a shared corpus should not carry someone's home folder
     if fmt == "pdf":
         return pdf_to_document(path.read_bytes(), path, origin)
     if fmt == "html":

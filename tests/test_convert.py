@@ -72,7 +72,7 @@ def test_html_title_and_author_come_from_the_page_without_the_site_name():
     doc = convert_file(ARTICLE)
     assert doc.title == "Breaking into product management from engineering"
     assert doc.author == "Dana Whitfield"
-    assert doc.origin == str(ARTICLE.resolve())
+    assert doc.origin == ARTICLE.name
 
 
 def test_html_headings_become_chunk_sections(tmp_path):
@@ -167,12 +167,12 @@ def test_markdown_keeps_its_own_front_matter(tmp_path):
     assert document_id(doc, path) == "my-notes"
 
 
-def test_text_without_header_gets_an_id_from_its_title_and_its_path_as_origin(tmp_path):
+def test_text_without_header_gets_an_id_from_its_title_and_its_file_name_as_origin(tmp_path):
     path = tmp_path / "download (3).txt"
     path.write_text("# Ten questions PM interviewers ask\nWhy this company? Why now?\n", encoding="utf-8")
     doc = convert_file(path)
     assert document_id(doc, path) == "ten-questions-pm-interviewers-ask"
-    assert doc.origin == str(path.resolve())
+    assert doc.origin == path.name and str(path.parent) not in doc.origin
 
 
 def test_long_titles_make_ids_cut_at_a_word():
