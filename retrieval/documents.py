@@ -1,9 +1,12 @@
-"""Reading corpus documents: metadata header, text cleaning, and skipping files that cannot be read."""
+"""Reading corpus documents: metadata header, text cleaning, skipping files that cannot be read, file stamps."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,9 @@ SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt")
 # on every load would be slow, and the stored copy carries the metadata (title, origin) the citations show.
 CONVERTIBLE_SUFFIXES = (".html", ".htm", ".xhtml", ".pdf")
 MAX_DOCUMENT_BYTES = 20_000_000
+# A file modified this close to when it was stamped may change again within the same mtime tick: its
+# size and mtime prove nothing, so its content is hashed at every check (git's "racy clean" rule).
+RACY_NS = 2_000_000_000
 
 # Lines that sell or link elsewhere rather than say something: never an answer.
 _PROMO_PATTERNS = [
@@ -91,13 +97,42 @@ def _guess_title(path: Path, body: str) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or path.name
 
 
+@dataclass(frozen=True)
+class FileStamp:
+    """One corpus file as it was read: its path in the corpus folder, size, times and a digest of its bytes."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int  # changes whenever the file does and cannot be set back, unlike mtime (`touch -d`, `cp -p`)
+    digest: str
+
+
+@dataclass(frozen=True)
+class CorpusRead:
+    """What reading a corpus folder gave: documents, warnings, and stamps of the files read."""
+
+    documents: list[Document]
+    warnings: list[str]
+    files: tuple[FileStamp, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (path in the folder, why), for files that were not used
+    stamped_ns: int = 0  # wall clock just before the first file was looked at
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def read_document(path: Path) -> Document:
     """Read one file into a Document.
 
     Raises:
         ValueError: the file is binary, not UTF-8 text, too large or empty; the message names it.
     """
-    data = path.read_bytes()
+    return _to_document(path, path.read_bytes())
+
+
+def _to_document(path: Path, data: bytes) -> Document:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
     if b"\x00" in data[:8192]:
@@ -148,29 +183,81 @@ def load_corpus(folder: Path) -> tuple[list[Document], list[str]]:
     Returns:
         The documents, and one warning per skipped file.
     """
+    read = read_corpus(folder)
+    return read.documents, read.warnings
+
+
+def read_corpus(folder: Path) -> CorpusRead:
+    """`load_corpus`, with a stamp of every file read (each file is read once: the stamp is of what was used)."""
+    folder = Path(folder)
     documents: list[Document] = []
-    warnings: list[str] = []
+    files: list[FileStamp] = []
+    skipped: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
-    for path in corpus_files(Path(folder)):
+    stamped_ns = time.time_ns()
+    for path in corpus_files(folder):
+        rel = path.relative_to(folder).as_posix()
         try:
-            doc = read_document(path)
-        except (OSError, ValueError) as exc:
-            warnings.append(f"Skipped {path}: {exc}.")
+            st = path.stat()  # before reading: a change after this shows as a newer mtime at the next check
+            data = path.read_bytes()
+        except OSError as exc:
+            skipped.append((rel, str(exc)))
+            continue
+        files.append(FileStamp(rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, _digest(data)))
+        try:
+            doc = _to_document(path, data)
+        except ValueError as exc:
+            skipped.append((rel, str(exc)))
             continue
         if doc.id in seen:
-            warnings.append(f"Skipped {path}: its id '{doc.id}' is already used by {seen[doc.id]}.")
+            skipped.append((rel, f"its id '{doc.id}' is already used by {seen[doc.id]}"))
             continue
         seen[doc.id] = str(path)
         documents.append(doc)
+    warnings = corpus_warnings(folder, skipped)
+    if not documents:
+        raise CorpusError(
+            f"The corpus folder {folder} has no readable .md or .txt documents; add some (HTML and PDF "
+            "with `advisor corpus add PATH`) or pass --corpus DIR."
+        )
+    return CorpusRead(documents, warnings, tuple(files), tuple(skipped), stamped_ns)
+
+
+def corpus_warnings(folder: Path, skipped) -> list[str]:
+    """One warning per skipped file and per HTML or PDF file not yet added; each is logged at INFO too."""
+    warnings = [f"Skipped {Path(folder) / rel}: {why}." for rel, why in skipped]
     for path in unconverted_files(folder):
         warnings.append(f"Skipped {path}: {path.suffix.lower().lstrip('.').upper()} files are read only "
                         f"through `advisor corpus add {path.name}`, which stores a text copy; move the "
                         "original out of the corpus folder afterwards.")
     for warning in warnings:  # callers show them to the user once; the log keeps them for -v
         logger.info(warning)
-    if not documents:
-        raise CorpusError(
-            f"The corpus folder {folder} has no readable .md or .txt documents; add some (HTML and PDF "
-            "with `advisor corpus add PATH`) or pass --corpus DIR."
-        )
-    return documents, warnings
+    return warnings
+
+
+def files_unchanged(folder: Path, files: list[FileStamp], stamped_ns: int) -> bool:
+    """Whether the folder holds exactly these files with these contents, read without parsing anything.
+
+    A file whose size, mtime and ctime are as stamped (and were not racy then) is taken as unchanged, as git
+    does; any other file is hashed, so a touched, copied or checked-out file with the same bytes still matches.
+    """
+    folder = Path(folder)
+    try:
+        paths = corpus_files(folder)
+    except CorpusError:
+        return False
+    if [p.relative_to(folder).as_posix() for p in paths] != [f.path for f in files]:
+        return False
+    for path, stamp in zip(paths, files):
+        try:
+            st = os.stat(path)
+            if st.st_size != stamp.size:
+                return False
+            if (st.st_mtime_ns, st.st_ctime_ns) == (stamp.mtime_ns, stamp.ctime_ns) \
+                    and max(stamp.mtime_ns, stamp.ctime_ns) < stamped_ns - RACY_NS:
+                continue
+            if _digest(path.read_bytes()) != stamp.digest:
+                return False
+        except OSError:
+            return False
+    return True

@@ -12,9 +12,10 @@ from typing import Callable, Sequence
 
 from retrieval.abstention import Abstainer
 from retrieval.answer import Answer, compose, not_covered
-from retrieval.chunking import Chunk, chunk_document
-from retrieval.documents import CorpusError, Document, load_corpus
-from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex
+from retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document
+from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, corpus_warnings, files_unchanged,
+                                 load_corpus, read_corpus)
+from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex, Manifest, reader_version
 from retrieval.search import HybridRetriever
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,23 @@ def index_check_seconds() -> float:
     return DEFAULT_INDEX_CHECK_SECONDS
 
 
+def to_stamp(read: CorpusRead, folder: Path) -> dict:
+    """What a manifest records of the corpus an index was read from: files, skipped files, documents, code."""
+    return {
+        "reader": reader_version(), "stamped_ns": read.stamped_ns,
+        "files": [[f.path, f.size, f.mtime_ns, f.ctime_ns, f.digest] for f in read.files],
+        "skipped": [list(s) for s in read.skipped],
+        "documents": [[d.id, d.title, d.author, d.origin, Path(d.path).relative_to(folder).as_posix()]
+                      for d in read.documents],
+    }
+
+
+def from_stamp(stamp: dict, folder: Path) -> list[Document]:
+    """The documents of a stamp: their metadata (their text is in the index's chunks)."""
+    return [Document(id=i, title=t, author=a, origin=o, path=str(Path(folder) / rel), text="")
+            for i, t, a, o, rel in stamp["documents"]]
+
+
 class Engine:
     """Corpus + index + retriever + answer composer, for one corpus folder.
 
@@ -87,7 +105,7 @@ class Engine:
         self.check_seconds = index_check_seconds() if check_seconds is None else check_seconds
         self._lock = threading.Lock()
         self._retriever: HybridRetriever | None = None
-        self.documents: list[Document] = []
+        self.documents: list[Document] = []  # metadata; their text only when the corpus was read at this start
         self.generation = ""  # the index generation questions are answered from
         self._watch = threading.Lock()  # guards the fields below
         self._checked_at = time.monotonic()
@@ -95,13 +113,29 @@ class Engine:
         self._failed_generation = ""
 
     def read_corpus(self) -> tuple[list[Document], list[Chunk], list[str]]:
-        documents, warnings = load_corpus(self.corpus_dir)
-        chunks = [c for d in documents for c in chunk_document(d)]
+        documents, chunks, warnings, _ = self.read_corpus_stamped()
         return documents, chunks, warnings
 
+    def read_corpus_stamped(self) -> tuple[list[Document], list[Chunk], list[str], dict]:
+        """`read_corpus`, and the stamp of the files read, for `IndexStore.build(corpus=...)`."""
+        read = read_corpus(self.corpus_dir)
+        chunks = [c for d in read.documents for c in chunk_document(d)]
+        return read.documents, chunks, read.warnings, to_stamp(read, self.corpus_dir)
+
     def ensure_index(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> IndexStatus:
-        """Load the index, rebuilding (incrementally) when the corpus, model or chunker changed."""
-        documents, chunks, warnings = self.read_corpus()
+        """Load the index, rebuilding (incrementally) when the corpus, model or chunker changed.
+
+        When the manifest's stamp shows the corpus files, the model and the code that chunks them all as
+        they were at the last build, the index is loaded without reading the corpus; otherwise the corpus
+        is read and chunked and its chunks compared with the index's, as before.
+        """
+        if not force:
+            fast = self._load_if_unchanged()
+            if fast is not None:
+                loaded, documents, warnings = fast
+                self._install(loaded, documents)
+                return IndexStatus(len(loaded.chunks), 0, False, tuple(warnings))
+        documents, chunks, warnings, stamp = self.read_corpus_stamped()
         loaded: LoadedIndex | None = None
         if not force:
             manifest = self.store.read_manifest()
@@ -109,13 +143,39 @@ class Engine:
                 loaded = self.store.load()
                 if loaded is not None and not loaded.manifest.matches(self.embedder.name, chunks):
                     loaded = None  # another process switched generations in between
+                if loaded is not None and loaded.manifest.corpus != stamp:
+                    logger.info("The index in %s is current; recording the corpus files' stamp so the next "
+                                "start need not read them.", self.store.folder)
+                    loaded = self.store.restamp(loaded, stamp) or loaded
         embedded = 0
         rebuilt = loaded is None
         if loaded is None:
             logger.info("Building the index for %d chunks in %s", len(chunks), self.store.folder)
-            loaded, embedded = self.store.build(chunks, self.embedder, progress=progress)
+            loaded, embedded = self.store.build(chunks, self.embedder, progress=progress, corpus=stamp)
         self._install(loaded, documents)
         return IndexStatus(len(chunks), embedded, rebuilt, tuple(warnings))
+
+    def _load_if_unchanged(self) -> tuple[LoadedIndex, list[Document], list[str]] | None:
+        """The index, its documents and warnings, if its stamp proves it current without reading the corpus."""
+        manifest = self.store.read_manifest()
+        if manifest is None or not self._stamp_current(manifest):
+            return None
+        loaded = self.store.load()
+        if loaded is None or (loaded.manifest != manifest and not self._stamp_current(loaded.manifest)):
+            return None  # another process switched generations in between: check the slow way
+        stamp = loaded.manifest.corpus
+        return loaded, from_stamp(stamp, self.corpus_dir), corpus_warnings(self.corpus_dir, stamp["skipped"])
+
+    def _stamp_current(self, manifest: Manifest) -> bool:
+        stamp = manifest.corpus
+        if not stamp or manifest.model != self.embedder.name or manifest.chunker_version != CHUNKER_VERSION \
+                or stamp.get("reader") != reader_version():
+            return False
+        try:
+            files = [FileStamp(*f) for f in stamp["files"]]
+            return files_unchanged(self.corpus_dir, files, stamp["stamped_ns"])
+        except (TypeError, KeyError, ValueError):
+            return False
 
     def _install(self, loaded: LoadedIndex, documents: list[Document]) -> None:
         retriever = HybridRetriever(loaded, self.embedder)
@@ -187,6 +247,11 @@ class Engine:
 
     def _documents_of(self, loaded: LoadedIndex) -> list[Document]:
         """The documents an index was built from: the corpus's, or their id and title when gone since."""
+        if loaded.manifest.corpus:  # recorded at build time: no need to read the corpus again
+            try:
+                return from_stamp(loaded.manifest.corpus, self.corpus_dir)
+            except (TypeError, KeyError, ValueError):
+                pass
         try:
             on_disk = {d.id: d for d in load_corpus(self.corpus_dir)[0]}
         except CorpusError:

@@ -1,9 +1,10 @@
-"""The on-disk index: FAISS vectors, chunk records and a manifest, written atomically, reused incrementally."""
+"""The on-disk index: FAISS vectors, chunk records, BM25 and a manifest, written atomically, reused incrementally."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -11,20 +12,27 @@ import os
 import shutil
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from retrieval import chunking, documents
 from retrieval.chunking import CHUNKER_VERSION, Chunk, content_hash, split_sentences
+from retrieval.lexical import LexicalIndex
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+# 5: columnar chunks.json, vector hashes in vector_hashes.npy, BM25 saved in bm25/, (size, CRC-32) per file,
+# and a stamp of the corpus files the index was built from.
+FORMAT_VERSION = 5
 CURRENT = "current"
 READERS = ".readers"  # in each generation: readers hold a shared lock on it, pruning needs an exclusive one
-_FILES = ("chunks.jsonl", "vectors.npy", "index.faiss")
+BM25_PREFIX = "bm25."  # LexicalIndex's files, beside the others
+_CHUNK_FIELDS = ("id", "doc_id", "doc_title", "section", "text")
+_BLOCK = 1 << 24
 
 
 class IndexDamagedError(Exception):
@@ -39,9 +47,9 @@ class Manifest:
     dim: int
     chunker_version: str
     chunk_hashes: tuple[str, ...]
-    files: dict
-    vector_hashes: tuple[str, ...]  # content hash of the text behind each row of vectors.npy
+    files: dict  # every data file of the generation: [size in bytes, CRC-32]
     created_at: float
+    corpus: dict | None = None  # the corpus files the chunks were read from (Engine's stamp), when known
     format_version: int = FORMAT_VERSION
 
     def matches(self, model: str, chunks: Sequence[Chunk]) -> bool:
@@ -53,8 +61,7 @@ class Manifest:
         )
 
     def to_json(self) -> str:
-        data = dict(self.__dict__, chunk_hashes=list(self.chunk_hashes), vector_hashes=list(self.vector_hashes))
-        return json.dumps(data, indent=1)
+        return json.dumps(dict(self.__dict__, chunk_hashes=list(self.chunk_hashes)), ensure_ascii=False)
 
 
 @dataclass
@@ -68,6 +75,7 @@ class LoadedIndex:
     sentence_rows: list[tuple[int, int]]  # per chunk, its sentences' rows in `vectors`
     sentences: list[list[str]]
     generation: str
+    lexical: LexicalIndex | None = None  # BM25 over the chunks' embed texts, as saved with them
 
     def chunk_vectors(self) -> np.ndarray:
         return self.vectors[: len(self.chunks)]
@@ -86,12 +94,56 @@ def window_texts(chunks: Sequence[Chunk]) -> list[str]:
     return out
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+@functools.cache
+def reader_version() -> str:
+    """Digest of the code that turns corpus files into chunks: an edit to it makes file stamps prove nothing."""
+    digest = hashlib.blake2b(CHUNKER_VERSION.encode(), digest_size=16)
+    for module in (documents, chunking):
+        try:
+            digest.update(Path(module.__file__).read_bytes())
+        except (OSError, TypeError):
+            digest.update(b"?")
     return digest.hexdigest()
+
+
+def _file_crc(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_BLOCK), b""):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _data_files(gen: Path) -> list[str]:
+    return sorted(p.name for p in gen.iterdir() if p.is_file() and p.name not in ("manifest.json", READERS))
+
+
+def _read_verified(path: Path, expected: list) -> bytes:
+    """The bytes of a file, or ValueError when they are not the ones the manifest recorded."""
+    data = path.read_bytes()
+    if [len(data), zlib.crc32(data)] != list(expected):
+        raise ValueError(f"{path.name} does not match its manifest")
+    return data
+
+
+def _load_npy_verified(path: Path, expected: list) -> np.ndarray:
+    """np.load that checks size and CRC-32 on the bytes it reads (one pass, no second copy)."""
+    with open(path, "rb") as f:
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+        if read_header is None:
+            raise ValueError(f"{path.name} has an unknown .npy version")
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+        if fortran or dtype.hasobject or os.fstat(f.fileno()).st_size != offset + dtype.itemsize * int(np.prod(shape)):
+            raise ValueError(f"{path.name} does not match its manifest")
+        f.seek(0)
+        crc = zlib.crc32(f.read(offset))
+        array = np.fromfile(f, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+    crc = zlib.crc32(memoryview(array).cast("B") if array.size else b"", crc)
+    if [offset + array.nbytes, crc] != list(expected):
+        raise ValueError(f"{path.name} does not match its manifest")
+    return array
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -99,6 +151,26 @@ def _fsync_write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sentences_of(columns: dict, n: int) -> tuple[list[list[str]], list[tuple[int, int]]]:
+    """Each chunk's sentences and their rows in `vectors` (after the n chunk rows and the n window rows)."""
+    flat, counts = columns["sentences"], columns["sentence_counts"]
+    if len(counts) != n or sum(counts) != len(flat):
+        raise ValueError("sentence counts disagree")
+    sentences, rows, start = [], [], 0
+    for count in counts:
+        sentences.append(flat[start:start + count])
+        rows.append((2 * n + start, 2 * n + start + count))
+        start += count
+    return sentences, rows
 
 
 def make_faiss_index(vectors: np.ndarray):
@@ -118,6 +190,7 @@ class IndexStore:
         self.folder = Path(folder)
         self._depth = 0  # how deep this process is inside `locked()`: the flock is taken once
         self._thread_lock = threading.RLock()
+        self._told_format = ""
 
     @contextlib.contextmanager
     def locked(self):
@@ -181,17 +254,30 @@ class IndexStore:
             return self._manifest_at(gen)
 
     def _manifest_at(self, gen: Path | None) -> Manifest | None:
+        data = self._manifest_data(gen)
+        if data is None:
+            return None
+        if data.get("format_version") != FORMAT_VERSION:
+            if self._told_format != gen.name:  # once, though a start reads the manifest more than once
+                self._told_format = gen.name
+                logger.info("The index in %s has an older format (%s, now %s); it will be rebuilt, reusing its "
+                            "vectors.", self.folder, data.get("format_version"), FORMAT_VERSION)
+            return None
+        try:
+            data["chunk_hashes"] = tuple(data["chunk_hashes"])
+            return Manifest(**data)
+        except (TypeError, KeyError) as exc:
+            raise self._damaged(f"its manifest cannot be read ({type(exc).__name__})") from None
+
+    def _manifest_data(self, gen: Path | None) -> dict | None:
         if gen is None:
             return None
         try:
             data = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-            if data.get("format_version") != FORMAT_VERSION:
-                logger.info("The index in %s has an older format; it will be rebuilt.", self.folder)
-                return None
-            data["chunk_hashes"] = tuple(data["chunk_hashes"])
-            data["vector_hashes"] = tuple(data["vector_hashes"])
-            return Manifest(**data)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            return data
+        except (OSError, ValueError) as exc:
             raise self._damaged(f"its manifest cannot be read ({type(exc).__name__})") from None
 
     def _damaged(self, why: str) -> IndexDamagedError:
@@ -202,6 +288,13 @@ class IndexStore:
     def load(self) -> LoadedIndex | None:
         """Load and verify the current index; None if there is none.
 
+        Every data file is checked against the size and CRC-32 in the manifest, on the very bytes that are
+        parsed. What that protects against: a generation is never seen half-written (it is written aside
+        and switched to by one rename), so the check is for later damage: a truncated or edited file, a bad
+        disk or copy. CRC-32 detects such damage (every burst of up to 32 bits, otherwise all but 1 in 4e9);
+        it is no defence against someone who means harm, and neither was a cryptographic digest, since
+        whoever can rewrite a file can rewrite the manifest beside it.
+
         Raises:
             IndexDamagedError: the files are missing, truncated or do not match the manifest.
         """
@@ -210,40 +303,92 @@ class IndexStore:
             manifest = self._manifest_at(gen)
             if manifest is None:
                 return None
-            for name in _FILES:
+            files = manifest.files
+            for name in ("chunks.json", "vectors.npy", "index.faiss", "vector_hashes.npy"):
+                if name not in files:
+                    raise self._damaged(f"its manifest lists no {name}")
+            for name, expected in files.items():
+                if not isinstance(expected, list) or len(expected) != 2 or "/" in name or name.startswith("."):
+                    raise self._damaged(f"its manifest lists {name!r} oddly")
                 path = gen / name
-                if not path.exists():
+                if not path.is_file():
                     raise self._damaged(f"{name} is missing")
-                if manifest.files.get(name) != _file_digest(path):
-                    raise self._damaged(f"{name} does not match its manifest (half-written or changed)")
+                if path.stat().st_size != expected[0]:
+                    raise self._damaged(f"{name} does not match its manifest (truncated or changed)")
             try:
                 import faiss
 
-                records = [json.loads(line) for line in (gen / "chunks.jsonl").read_text("utf-8").splitlines()]
-                vectors = np.load(gen / "vectors.npy", allow_pickle=False)
-                faiss_index = faiss.read_index(str(gen / "index.faiss"))
+                columns = json.loads(_read_verified(gen / "chunks.json", files["chunks.json"]))
+                vectors = _load_npy_verified(gen / "vectors.npy", files["vectors.npy"])
+                faiss_index = faiss.deserialize_index(
+                    np.frombuffer(_read_verified(gen / "index.faiss", files["index.faiss"]), dtype=np.uint8))
+                lexical = None
+                if any(name.startswith(BM25_PREFIX) for name in files):
+                    for name in files:
+                        if name.startswith(BM25_PREFIX):
+                            _read_verified(gen / name, files[name])
+                    lexical = LexicalIndex.load(gen, BM25_PREFIX)
+                chunks = [Chunk(*row) for row in zip(*(columns[k] for k in _CHUNK_FIELDS), strict=True)]
+                sentences, sentence_rows = _sentences_of(columns, len(chunks))
             except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
-                raise self._damaged(f"it cannot be read ({type(exc).__name__})") from None
-        chunks = [Chunk(**{k: r[k] for k in ("id", "doc_id", "doc_title", "section", "text")}) for r in records]
+                mismatch = "does not match its manifest" in str(exc)
+                raise self._damaged(str(exc) if mismatch else f"it cannot be read ({type(exc).__name__})") from None
         if faiss_index.ntotal != len(chunks) or len(chunks) != len(manifest.chunk_hashes) \
-                or vectors.shape[1:] != (manifest.dim,) or len(vectors) != len(manifest.vector_hashes):
+                or vectors.ndim != 2 or vectors.shape[1:] != (manifest.dim,) \
+                or len(vectors) != 2 * len(chunks) + sum(len(s) for s in sentences) \
+                or (lexical is not None and lexical.size != len(chunks)):
             raise self._damaged("its parts disagree on the number of chunks")
         return LoadedIndex(
             manifest=manifest, chunks=chunks, faiss_index=faiss_index, vectors=vectors,
-            sentence_rows=[tuple(r["sentence_rows"]) for r in records],
-            sentences=[r["sentences"] for r in records], generation=gen.name,
+            sentence_rows=sentence_rows, sentences=sentences, generation=gen.name, lexical=lexical,
         )
 
     def _reusable_vectors(self, model: str) -> dict[str, np.ndarray]:
         """Vectors of the current index by the content hash of their text, when it used the same model."""
         try:
-            loaded = self.load()
-        except IndexDamagedError as exc:
+            with self._reading() as gen:
+                data = self._manifest_data(gen)
+                if data is None or data.get("model") != model:
+                    return {}
+                if data.get("format_version") == 4:
+                    return self._legacy_vectors(gen, data)
+                if data.get("format_version") != FORMAT_VERSION or "vector_hashes.npy" not in data.get("files", {}):
+                    return {}
+                files = data["files"]
+                self._check_files(gen, files, skip=("vectors.npy", "vector_hashes.npy"))
+                hashes = _load_npy_verified(gen / "vector_hashes.npy", files["vector_hashes.npy"])
+                vectors = _load_npy_verified(gen / "vectors.npy", files["vectors.npy"])
+        except (IndexDamagedError, OSError, ValueError, TypeError, KeyError) as exc:
             logger.warning("Not reusing the old index: %s", exc)
             return {}
-        if loaded is None or loaded.manifest.model != model:
+        if hashes.ndim != 2 or hashes.shape[1:] != (16,) or len(hashes) != len(vectors):
+            logger.warning("Not reusing the old index in %s: its vectors and their hashes disagree.", self.folder)
             return {}
-        return dict(zip(loaded.manifest.vector_hashes, loaded.vectors))
+        text = hashes.tobytes().hex()
+        return dict(zip((text[i:i + 32] for i in range(0, len(text), 32)), vectors))
+
+    def _check_files(self, gen: Path, files: dict, skip: tuple[str, ...] = ()) -> None:
+        """Raise ValueError unless every file listed has its recorded size and CRC-32 (those in `skip`: size only)."""
+        for name, expected in files.items():
+            path = gen / name
+            if not path.is_file() or path.stat().st_size != expected[0] \
+                    or (name not in skip and _file_crc(path) != expected[1]):
+                raise ValueError(f"{name} is missing or does not match its manifest")
+
+    def _legacy_vectors(self, gen: Path, data: dict) -> dict[str, np.ndarray]:
+        """The vectors of a format-4 index (hashes in its manifest, blake2b digests), so an upgrade embeds nothing."""
+        path = gen / "vectors.npy"
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(_BLOCK), b""):
+                digest.update(block)
+        if digest.hexdigest() != data["files"]["vectors.npy"]:
+            raise ValueError("vectors.npy of the older index does not match its manifest")
+        vectors = np.load(path, allow_pickle=False)
+        if len(vectors) != len(data["vector_hashes"]):
+            raise ValueError("the older index's vectors and their hashes disagree")
+        logger.info("Reusing %d vectors of the older index format.", len(vectors))
+        return dict(zip(data["vector_hashes"], vectors))
 
     def build(
         self,
@@ -251,8 +396,13 @@ class IndexStore:
         embedder,
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 64,
+        corpus: dict | None = None,
     ) -> tuple[LoadedIndex, int]:
         """Embed what changed, write a new generation and switch `current` to it atomically.
+
+        Args:
+            corpus: a stamp of the corpus files the chunks come from, kept in the manifest so that the next
+                start can tell the index is current without reading and chunking the corpus again.
 
         Returns:
             The loaded index and how many texts were embedded (the rest were reused).
@@ -283,47 +433,87 @@ class IndexStore:
             matrix = np.stack([cache[h] for h in hashes]).astype(np.float32) if hashes \
                 else np.zeros((0, embedder.dim), dtype=np.float32)
             dim = matrix.shape[1]
-            loaded = self._write(chunks, matrix, hashes, sentences, sentence_rows, embedder.name, dim)
+            loaded = self._write(chunks, matrix, hashes, sentences, sentence_rows, embedder.name, dim, corpus)
             return loaded, len(missing)
 
-    def _write(self, chunks, matrix, hashes, sentences, sentence_rows, model, dim) -> LoadedIndex:
+    def _write(self, chunks, matrix, hashes, sentences, sentence_rows, model, dim, corpus) -> LoadedIndex:
         import faiss
 
         gen_name = f"gen-{time.time_ns()}"
         tmp = self.folder / f".{gen_name}.tmp"
         tmp.mkdir(parents=True)
         try:
-            records = "\n".join(
-                json.dumps({"id": c.id, "doc_id": c.doc_id, "doc_title": c.doc_title, "section": c.section,
-                            "text": c.text, "hash": c.content_hash, "sentences": s, "sentence_rows": r},
-                           ensure_ascii=False)
-                for c, s, r in zip(chunks, sentences, sentence_rows)
-            )
-            _fsync_write(tmp / "chunks.jsonl", records.encode("utf-8"))
-            with open(tmp / "vectors.npy", "wb") as f:
-                np.save(f, matrix, allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
+            columns = {k: [getattr(c, k) for c in chunks] for k in _CHUNK_FIELDS}
+            columns["sentence_counts"] = [len(s) for s in sentences]
+            columns["sentences"] = [x for s in sentences for x in s]
+            _fsync_write(tmp / "chunks.json", json.dumps(columns, ensure_ascii=False).encode("utf-8"))
+            _save_npy(tmp / "vectors.npy", matrix)
+            # raw 16-byte digests, one row each (not dtype "S16": numpy drops a digest's trailing zero bytes)
+            _save_npy(tmp / "vector_hashes.npy",
+                      np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint8).reshape(len(hashes), 16))
             faiss_index = make_faiss_index(matrix[: len(chunks)].reshape(len(chunks), dim))
             faiss.write_index(faiss_index, str(tmp / "index.faiss"))
+            lexical = LexicalIndex([c.embed_text for c in chunks])
+            lexical.save(tmp, BM25_PREFIX)
             manifest = Manifest(
                 model=model, dim=dim, chunker_version=CHUNKER_VERSION,
-                chunk_hashes=tuple(c.record_hash for c in chunks), vector_hashes=tuple(hashes),
-                files={name: _file_digest(tmp / name) for name in _FILES}, created_at=time.time(),
+                chunk_hashes=tuple(c.record_hash for c in chunks), created_at=time.time(), corpus=corpus,
+                files={name: [(tmp / name).stat().st_size, _file_crc(tmp / name)] for name in _data_files(tmp)},
             )
-            _fsync_write(tmp / "manifest.json", manifest.to_json().encode("utf-8"))
-            (tmp / READERS).touch()
-            gen = self.folder / gen_name
-            os.rename(tmp, gen)
-            link_tmp = self.folder / f".{CURRENT}.{gen_name}"
-            os.symlink(gen_name, link_tmp)
-            os.replace(link_tmp, self.folder / CURRENT)  # the atomic switch
+            gen = self._publish(tmp, gen_name, manifest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._remove_old_generations(keep=gen_name)
+        self._remove_old_generations(keep=gen.name)
         return LoadedIndex(manifest=manifest, chunks=list(chunks), faiss_index=faiss_index, vectors=matrix,
-                           sentence_rows=list(sentence_rows), sentences=sentences, generation=gen_name)
+                           sentence_rows=list(sentence_rows), sentences=sentences, generation=gen.name,
+                           lexical=lexical)
+
+    def _publish(self, tmp: Path, gen_name: str, manifest: Manifest) -> Path:
+        """Write the manifest last, then switch `current` to the finished generation in one rename."""
+        for path in tmp.iterdir():  # bm25s writes its own files: make every one durable before the switch
+            if path.is_file():
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_write(tmp / "manifest.json", manifest.to_json().encode("utf-8"))
+        (tmp / READERS).touch()
+        gen = self.folder / gen_name
+        os.rename(tmp, gen)
+        link_tmp = self.folder / f".{CURRENT}.{gen_name}"
+        os.symlink(gen_name, link_tmp)
+        os.replace(link_tmp, self.folder / CURRENT)  # the atomic switch
+        return gen
+
+    def restamp(self, loaded: LoadedIndex, corpus: dict) -> LoadedIndex | None:
+        """Record a new corpus stamp for an index found current the slow way, so the next start is fast.
+
+        The new generation hard-links the data files of `loaded` (nothing is rewritten or re-embedded)
+        and differs only in its manifest. None when `current` moved meanwhile or links are not possible.
+        """
+        tmp: Path | None = None
+        try:
+            with self.locked():  # may fail too: an index folder mounted read-only is used as it is
+                if self.current_name() != loaded.generation:
+                    return None
+                old = self.folder / loaded.generation
+                gen_name = f"gen-{time.time_ns()}"
+                tmp = self.folder / f".{gen_name}.tmp"
+                manifest = Manifest(**dict(loaded.manifest.__dict__, corpus=corpus, created_at=time.time()))
+                tmp.mkdir()
+                for name in manifest.files:
+                    os.link(old / name, tmp / name)
+                gen = self._publish(tmp, gen_name, manifest)
+                self._remove_old_generations(keep=gen.name)
+        except OSError as exc:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            logger.info("Could not record the corpus stamp in %s (%s); the next start reads the corpus again.",
+                        self.folder, exc)
+            return None
+        return LoadedIndex(**dict(loaded.__dict__, manifest=manifest, generation=gen.name))
 
     def _remove_old_generations(self, keep: str) -> None:
         """Delete superseded generations, except one another process is still loading (left for next time)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -39,6 +42,7 @@ SYNONYMS = [
 ]
 
 _stemmer = None
+logger = logging.getLogger(__name__)
 
 
 def _stem(words: list[str]) -> list[str]:
@@ -74,6 +78,37 @@ def expand(tokens: list[str]) -> list[str]:
     return tokens + sorted(extra)
 
 
+_CODE_VERSION: str | None = None
+
+
+def code_version() -> str:
+    """This module's source and the bm25s version: a saved index made by other tokenising code is not reused."""
+    import bm25s
+
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        try:
+            source = Path(__file__).read_bytes()
+        except OSError:
+            source = b"?"
+        _CODE_VERSION = hashlib.blake2b(source + bm25s.__version__.encode(), digest_size=16).hexdigest()
+    return _CODE_VERSION
+
+
+def texts_digest(texts: Sequence[str]) -> str:
+    """Fingerprint of the texts an index was built from: a saved index is only reused for the same texts."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(str(len(texts)).encode())
+    for text in texts:
+        digest.update(b"\x00" + text.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _bm25_names(prefix: str) -> dict[str, str]:
+    return {f"{part}_name": f"{prefix}{part}.{ext}" for part, ext in (
+        ("data", "npy"), ("indices", "npy"), ("indptr", "npy"), ("vocab", "json"), ("params", "json"), ("nnoc", "npy"))}
+
+
 class LexicalIndex:
     """BM25 over chunk texts, scoring every chunk for a query."""
 
@@ -87,6 +122,38 @@ class LexicalIndex:
         self._bm25 = bm25s.BM25()
         self._bm25.index(tokens, show_progress=False)
         self.size = len(texts)
+        self.digest = texts_digest(texts)
+        self.code = code_version()
+
+    def built_from(self, texts: Sequence[str]) -> bool:
+        """Whether this index (say, one loaded from disk) scores exactly as one built from `texts` now would."""
+        if self.size != len(texts) or self.digest != texts_digest(texts):
+            return False
+        if self.code != code_version():
+            logger.info("The saved BM25 index was made by other tokenising code; rebuilding it in memory "
+                        "(`advisor index` saves a new one).")
+            return False
+        return True
+
+    def save(self, folder: Path, prefix: str = "bm25.") -> None:
+        """Write the BM25 matrix and vocabulary (bm25s's own format) and what they were built from."""
+        self._bm25.save(str(folder), show_progress=False, **_bm25_names(prefix))
+        meta = {"size": self.size, "texts": self.digest, "code": self.code}
+        (Path(folder) / f"{prefix}meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, prefix: str = "bm25.") -> "LexicalIndex":
+        """Read an index written by `save`; it scores exactly as the one saved."""
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        meta = json.loads((Path(folder) / f"{prefix}meta.json").read_text(encoding="utf-8"))
+        self = cls.__new__(cls)
+        self._bm25 = bm25s.BM25.load(str(folder), show_progress=False, **_bm25_names(prefix))
+        # bm25s adds an empty token to its vocabulary; ours never holds one (words are 2+ characters)
+        self.vocabulary = frozenset(self._bm25.vocab_dict) - {""}
+        self.size, self.digest, self.code = int(meta["size"]), str(meta["texts"]), str(meta["code"])
+        return self
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for the query and its synonyms (zeros when no word is known)."""

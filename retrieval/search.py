@@ -45,7 +45,9 @@ class HybridRetriever:
     def __init__(self, index: LoadedIndex, embedder, weights: dict | None = None, diversity: float = DIVERSITY):
         self.index = index
         self.embedder = embedder
-        self.lexical = LexicalIndex([c.embed_text for c in index.chunks])
+        texts = [c.embed_text for c in index.chunks]
+        saved = index.lexical  # saved with the index: no need to re-tokenise the corpus when it fits
+        self.lexical = saved if saved is not None and saved.built_from(texts) else LexicalIndex(texts)
         self.weights = dict(weights or WEIGHTS)
         self.diversity = diversity
         self._chunk_vectors = index.chunk_vectors()

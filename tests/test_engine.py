@@ -212,3 +212,151 @@ def test_a_list_intro_carries_its_items_and_an_item_its_intro():
     long_items = ["The loop includes:"] + [f"- item number {i} " + "x" * 60 for i in range(8)]
     text = _pick(long_items, 0)
     assert text.startswith("The loop includes: item number 0") and len(text) <= 240
+
+
+# --- warm start without reading the corpus ---------------------------------------------------------
+
+def _no_corpus_reading(monkeypatch):
+    """Fail the test if the corpus is read or chunked (the stamp should have been enough)."""
+    import retrieval.documents
+    import retrieval.engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the corpus was read or chunked")
+
+    monkeypatch.setattr(retrieval.documents, "_to_document", refuse)
+    monkeypatch.setattr(retrieval.engine, "chunk_document", refuse)
+
+
+def _age(corpus_dir, seconds=60):
+    """Make the files look written a while before the index (not 'racy': size and mtime are then trusted)."""
+    import os
+    import time
+
+    for path in corpus_dir.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(time.time_ns() - seconds * 10**9,) * 2)
+
+
+def test_a_warm_start_neither_reads_nor_chunks_the_corpus_and_answers_the_same(corpus_dir, tmp_path, monkeypatch):
+    index_dir = tmp_path / "index"
+    _age(corpus_dir)
+    (corpus_dir / "scan.md").write_bytes(b"\x00\x01binary scan")
+    first = Engine(corpus_dir, index_dir, HashingEmbedder())
+    first_status = first.ensure_index()
+    expected = [first.answer(q).to_dict() for q in QUESTIONS]
+    _age(corpus_dir)
+
+    _no_corpus_reading(monkeypatch)
+    embedder = HashingEmbedder()
+    engine = Engine(corpus_dir, index_dir, embedder)
+    status = engine.ensure_index()
+    assert not status.rebuilt and status.embedded == 0 and status.chunks == first_status.chunks
+    assert status.warnings == first_status.warnings and "scan.md" in status.warnings[0]
+    assert [(d.id, d.title, d.path) for d in engine.documents] == [(d.id, d.title, d.path) for d in first.documents]
+    assert engine.generation == first.generation
+    assert [engine.answer(q).to_dict() for q in QUESTIONS] == expected
+    assert engine.retriever.lexical._bm25 is engine.retriever.index.lexical._bm25, "BM25 loaded, not rebuilt"
+
+
+def test_touching_files_keeps_the_fast_start(corpus_dir, tmp_path, monkeypatch):
+    index_dir = tmp_path / "index"
+    Engine(corpus_dir, index_dir, HashingEmbedder()).ensure_index()
+    _age(corpus_dir, seconds=5)  # new mtimes, same bytes (a `git checkout`, a copy): hashed, found equal
+    _no_corpus_reading(monkeypatch)
+    assert Engine(corpus_dir, index_dir, HashingEmbedder()).ensure_index().rebuilt is False
+
+
+@pytest.mark.parametrize("change", ["same size", "added", "removed", "renamed"])
+def test_any_change_to_the_files_is_seen_without_a_full_read_first(corpus_dir, tmp_path, change):
+    import os
+
+    index_dir = tmp_path / "index"
+    _age(corpus_dir)
+    Engine(corpus_dir, index_dir, HashingEmbedder()).ensure_index()
+    path = corpus_dir / "ai-ml-data-pm-guide.txt"
+    if change == "same size":
+        stat = path.stat()
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("junior levels", "junior LEVELS"), encoding="utf-8")
+        assert path.stat().st_size == stat.st_size
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the old mtime back: the ctime still moved
+    elif change == "added":
+        (corpus_dir / "new.md").write_text("# New\n\nML PMs write model launch checklists.\n", encoding="utf-8")
+    elif change == "removed":
+        path.unlink()
+    else:
+        path.rename(corpus_dir / "guide.txt")
+    engine = Engine(corpus_dir, index_dir, HashingEmbedder())
+    status = engine.ensure_index()
+    assert status.rebuilt or change == "renamed"  # a renamed file may keep its id and its chunks
+    texts = " ".join(c.text for c in engine.retriever.index.chunks)
+    if change == "same size":
+        assert "junior LEVELS" in texts
+    elif change == "added":
+        assert "model launch checklists" in texts
+    elif change == "removed":
+        assert {d.id for d in engine.documents} == {"ai-pm-vs-ml-pm"}
+    else:  # its header keeps its id; the documents know the new file
+        assert [d.path for d in engine.documents if d.id == "ai-ml-data-pm-guide"] == [str(corpus_dir / "guide.txt")]
+
+
+def test_a_changed_reader_checks_the_chunks_then_records_a_new_stamp(corpus_dir, tmp_path, monkeypatch):
+    import os
+
+    import retrieval.engine
+
+    index_dir = tmp_path / "index"
+    _age(corpus_dir)
+    built = Engine(corpus_dir, index_dir, HashingEmbedder())
+    built.ensure_index()
+    vectors = IndexStore(index_dir).current_generation() / "vectors.npy"
+    inode = os.stat(vectors).st_ino
+    monkeypatch.setattr(retrieval.engine, "reader_version", lambda: "the chunker's code changed")
+    embedder = HashingEmbedder()
+    engine = Engine(corpus_dir, index_dir, embedder)
+    status = engine.ensure_index()  # chunks read and compared: the same, so nothing is rebuilt
+    assert not status.rebuilt and embedder.texts_embedded == 0
+    assert engine.generation != built.generation, "a new generation records the new stamp"
+    assert os.stat(IndexStore(index_dir).current_generation() / "vectors.npy").st_ino == inode, "hard-linked"
+    assert sorted(p.name for p in index_dir.iterdir() if "gen-" in p.name) == [engine.generation]
+
+    _no_corpus_reading(monkeypatch)
+    again = Engine(corpus_dir, index_dir, HashingEmbedder())
+    assert again.ensure_index().rebuilt is False and again.generation == engine.generation
+
+
+def test_an_index_built_without_a_stamp_is_checked_the_slow_way(corpus_dir, tmp_path):
+    from retrieval.chunking import chunk_document
+    from retrieval.documents import load_corpus
+
+    index_dir = tmp_path / "index"
+    chunks = [c for d in load_corpus(corpus_dir)[0] for c in chunk_document(d)]
+    IndexStore(index_dir).build(chunks, HashingEmbedder())  # as an older caller would: no corpus stamp
+    engine = Engine(corpus_dir, index_dir, HashingEmbedder())
+    assert engine.ensure_index().rebuilt is False
+    assert engine.store.read_manifest().corpus is not None
+
+
+def test_a_stamp_that_cannot_be_recorded_still_starts(corpus_dir, tmp_path, monkeypatch, caplog):
+    import logging
+    import os
+
+    import retrieval.engine
+
+    index_dir = tmp_path / "index"
+    built = Engine(corpus_dir, index_dir, HashingEmbedder())
+    built.ensure_index()
+    monkeypatch.setattr(retrieval.engine, "reader_version", lambda: "the chunker's code changed")
+
+    def no_links(*args, **kwargs):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    engine = Engine(corpus_dir, index_dir, HashingEmbedder())
+    with caplog.at_level(logging.INFO, logger="retrieval.index_store"):
+        status = engine.ensure_index()
+    assert not status.rebuilt and engine.generation == built.generation
+    assert "Could not record the corpus stamp" in caplog.text
+    assert not [p for p in index_dir.iterdir() if p.name.startswith(".gen-")]
+    assert engine.answer(QUESTIONS[0]).question == QUESTIONS[0]

@@ -227,3 +227,24 @@ def test_generations_written_before_reader_locks_still_load_and_are_pruned(corpu
     assert IndexStore(index_dir).load().generation == legacy.name
     rebuild_elsewhere(corpus_dir, index_dir)
     assert not legacy.exists() and not [p for p in index_dir.iterdir() if p.name.startswith(".trash-")]
+
+
+def test_a_swap_loads_the_saved_bm25_and_does_not_read_the_corpus(corpus_dir, index_dir, monkeypatch):
+    import retrieval.documents
+    from retrieval import lexical
+
+    bot = engine_for(corpus_dir, index_dir)
+    writer = rebuild_elsewhere(corpus_dir, index_dir)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the swap read the corpus or re-tokenised it")
+
+    monkeypatch.setattr(retrieval.documents, "read_corpus", refuse)
+    monkeypatch.setattr(retrieval.documents, "_to_document", refuse)
+    monkeypatch.setattr(lexical, "tokenize", refuse)
+    assert bot.refresh() is True and bot.generation == writer.generation
+    monkeypatch.undo()
+    assert ARTICLE_ID in {d.id for d in bot.documents}
+    assert [(d.id, d.title) for d in bot.documents] == [(d.id, d.title) for d in writer.documents]
+    assert bot.retriever.lexical._bm25 is bot.retriever.index.lexical._bm25
+    assert bot.answer(NEW_QUESTION).to_dict() == writer.answer(NEW_QUESTION).to_dict()

@@ -12,7 +12,7 @@ import pytest
 from retrieval.chunking import CHUNKER_VERSION, chunk_document
 from retrieval.documents import load_corpus
 from retrieval.engine import Engine
-from retrieval.index_store import CURRENT, FORMAT_VERSION, IndexDamagedError, IndexStore
+from retrieval.index_store import CURRENT, FORMAT_VERSION, READERS, IndexDamagedError, IndexStore
 from tests.fakes import HashingEmbedder
 
 GUIDE = "ai-ml-data-pm-guide.txt"
@@ -96,7 +96,11 @@ def test_round_trip_keeps_chunks_vectors_and_faiss(store, built, fake_embedder):
     manifest = loaded.manifest
     assert (manifest.model, manifest.dim, manifest.chunker_version) == (fake_embedder.name, 256, CHUNKER_VERSION)
     assert manifest.chunk_hashes == tuple(c.record_hash for c in chunks)
-    assert set(manifest.files) == {"chunks.jsonl", "vectors.npy", "index.faiss"}
+    gen = store.current_generation()
+    assert {"chunks.json", "vectors.npy", "vector_hashes.npy", "index.faiss", "bm25.meta.json"} <= set(manifest.files)
+    on_disk = {p.name for p in gen.iterdir()} - {"manifest.json", READERS}
+    assert set(manifest.files) == on_disk, "every data file of the generation is covered by the manifest"
+    assert all(manifest.files[name][0] == (gen / name).stat().st_size for name in on_disk)
 
 
 def test_loaded_faiss_index_finds_each_chunk_by_its_own_vector(store, built):
@@ -220,7 +224,7 @@ def _delete_vectors(gen: Path) -> None:
 
 
 def _truncate_chunks(gen: Path) -> None:
-    path = gen / "chunks.jsonl"
+    path = gen / "chunks.json"
     path.write_bytes(path.read_bytes()[:100])
 
 
@@ -322,3 +326,115 @@ def test_build_after_a_crash_succeeds(store, built, fake_embedder):
         store.build(chunks, FailingEmbedder(good_calls=0, name="another-fake-model"))
     loaded, embedded = store.build(chunks, HashingEmbedder(name="another-fake-model"))
     assert embedded > 0 and store.load().manifest.model == "another-fake-model"
+
+
+# --- format 5: checksums on every file, saved BM25, vector hashes out of the manifest ----------------
+
+def _flip_a_byte_of_vectors(gen: Path) -> None:
+    """Same size, one byte different: only a checksum can tell."""
+    path = gen / "vectors.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def _truncate_bm25(gen: Path) -> None:
+    path = gen / "bm25.data.npy"
+    path.write_bytes(path.read_bytes()[:-8])
+
+
+def _garbage_bm25_vocabulary(gen: Path) -> None:
+    path = gen / "bm25.vocab.json"
+    path.write_bytes(b"x" * path.stat().st_size)
+
+
+@pytest.mark.parametrize("corrupt", [_flip_a_byte_of_vectors, _truncate_bm25, _garbage_bm25_vocabulary],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_damage_that_keeps_sizes_or_hits_bm25_is_reported(store, built, fake_embedder, corrupt):
+    chunks, _, first = built
+    corrupt(current_generation(store))
+    before = snapshot(store.folder)
+    with pytest.raises(IndexDamagedError, match="advisor index"):
+        store.load()
+    assert snapshot(store.folder) == before
+    loaded, embedded = store.build(chunks, fake_embedder)
+    assert embedded == first, "nothing is reused from a damaged index"
+    assert store.load().chunks == chunks
+
+
+def test_saved_bm25_scores_exactly_as_a_fresh_one(store, built):
+    from retrieval.lexical import LexicalIndex
+
+    loaded = store.load()
+    fresh = LexicalIndex([c.embed_text for c in loaded.chunks])
+    assert loaded.lexical is not None and loaded.lexical.vocabulary == fresh.vocabulary
+    for query in ("does a Series A startup hire ML PMs?", "salary of a senior AI PM", "pasta recipes"):
+        assert np.array_equal(loaded.lexical.scores(query), fresh.scores(query))
+        assert loaded.lexical.coverage(query) == fresh.coverage(query)
+
+
+def test_the_retriever_takes_the_saved_bm25_only_when_built_from_the_same_texts(store, built, monkeypatch):
+    from retrieval import lexical
+    from retrieval.search import HybridRetriever
+
+    loaded = store.load()
+    texts = [c.embed_text for c in loaded.chunks]
+    assert loaded.lexical.built_from(texts)
+    assert not loaded.lexical.built_from(texts[:-1] + ["a different last passage"])
+    monkeypatch.setattr(lexical, "tokenize", lambda text: pytest.fail("the saved index was not used"))
+    assert HybridRetriever(loaded, HashingEmbedder()).lexical is loaded.lexical
+    monkeypatch.undo()
+    monkeypatch.setattr(lexical, "_CODE_VERSION", "tokenising code changed since")
+    assert not loaded.lexical.built_from(texts)
+    rebuilt = HybridRetriever(loaded, HashingEmbedder()).lexical
+    assert rebuilt is not loaded.lexical and rebuilt.size == len(texts), "other tokenising code: rebuilt"
+
+
+def test_the_manifest_stays_small(store, built):
+    manifest = current_generation(store) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    assert "vector_hashes" not in data
+    vectors = (current_generation(store) / "vectors.npy").stat().st_size
+    assert manifest.stat().st_size < vectors / 10
+
+
+def _as_format_4(store: IndexStore, chunks, loaded) -> None:
+    """Rewrite the current generation as format 4 wrote it: hashes in the manifest, blake2b digests."""
+    import hashlib
+
+    gen = store.current_generation()
+    rows = np.load(gen / "vector_hashes.npy")
+    vector_hashes = [bytes(r).hex() for r in rows]
+
+    def digest(path):
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+    manifest = {"model": loaded.manifest.model, "dim": loaded.manifest.dim, "chunker_version": CHUNKER_VERSION,
+                "chunk_hashes": [c.record_hash for c in chunks], "vector_hashes": vector_hashes,
+                "files": {"vectors.npy": digest(gen / "vectors.npy")}, "created_at": 0, "format_version": 4}
+    for path in gen.iterdir():
+        if path.name not in ("vectors.npy", READERS):
+            path.unlink()
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_an_index_of_the_older_format_is_rebuilt_without_embedding_again(store, built, caplog):
+    import logging
+
+    chunks, loaded, _ = built
+    _as_format_4(store, chunks, loaded)
+    embedder = HashingEmbedder()
+    with caplog.at_level(logging.INFO, logger="retrieval.index_store"):
+        assert store.load() is None and store.read_manifest() is None
+        rebuilt, embedded = store.build(chunks, embedder)
+    assert embedded == 0 == embedder.texts_embedded, "an upgrade reuses the older format's vectors"
+    assert caplog.text.count("has an older format (4, now 5); it will be rebuilt") == 1
+    assert np.array_equal(store.load().vectors, loaded.vectors)
+
+
+def test_an_older_format_whose_vectors_are_damaged_is_rebuilt_from_scratch(store, built):
+    chunks, loaded, first = built
+    _as_format_4(store, chunks, loaded)
+    _flip_a_byte_of_vectors(current_generation(store))
+    _, embedded = store.build(chunks, HashingEmbedder())
+    assert embedded == first
