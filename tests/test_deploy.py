@@ -24,7 +24,7 @@ from bot.service import ChatService
 from bot.settings import SettingsError
 from bot.store import Store
 from tests.conftest import ROOT, SHIPPED_CORPUS
-from tests.waiting import wait_until_healthy
+from tests.waiting import stop, wait_until_healthy
 
 DEPLOY = ROOT / "deploy"
 ENV_EXAMPLE = DEPLOY / ".env.example"
@@ -367,12 +367,7 @@ async def test_serve_slack_http_with_json_logs_and_health_port(tmp_path):
                 [post] = await api.wait_async("chat.postMessage", timeout=30)
                 assert "[1]" in post.body["text"]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     text = log.read_text()
     records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     [question] = [r for r in records if r.get("event") == "question"]

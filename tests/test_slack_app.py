@@ -25,7 +25,7 @@ from bot.slack_adapter import SlackTokens, clean_text, create_app, start_http_se
 from bot.slack_render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
 from bot.store import Store
 from tests.mock_slack_api import BOT_USER_ID, MockSlackAPI, SlackSender
-from tests.waiting import wait_until_healthy
+from tests.waiting import stop, wait_until_healthy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 SECRET = "0123456789abcdef0123456789abcdef"  # fake
@@ -456,12 +456,7 @@ async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model
             await asyncio.sleep(QUIET)
             assert len(api.calls_to("chat.postMessage")) == 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == 0, log.read_text()  # SIGTERM stops it cleanly
     assert "SLACK_BOT_TOKEN" not in log.read_text() and BOT_TOKEN not in log.read_text()
     store = Store(data_dir / "advisor.sqlite3")

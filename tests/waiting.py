@@ -1,4 +1,4 @@
-"""Waiting, bounded, for an app started as a subprocess to answer its health check."""
+"""Bounded waits on an app started as a subprocess: until it answers its health check, until it stops."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ async def wait_until_healthy(session: aiohttp.ClientSession, url: str, proc: sub
                     return
         assert time.monotonic() < deadline, f"the app did not start within {seconds:.0f} s:\n{log.read_text()}"
         await asyncio.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen, seconds: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within `seconds`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
