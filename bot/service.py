@@ -184,7 +184,8 @@ class ChatService:
         latency = time.perf_counter() - started
         answer_id = uuid.uuid4().hex
         self._answers.put(answer_id, answer)
-        self._remember(question)
+        if not answer.abstained:  # a question the documents did not cover is no context for the next one
+            self._remember(question)
         if self.store is not None:
             try:
                 self.store.save_answer(answer_id, question, answer, latency)

@@ -223,10 +223,10 @@ class Store:
         return claimed
 
     def thread_questions(self, platform: str, channel: str, thread: str, limit: int) -> tuple[str, ...]:
-        """The last `limit` questions answered in one thread, oldest first."""
+        """The last `limit` questions of one thread that the documents covered, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT question FROM answers WHERE platform = ? AND channel = ? AND thread = ? "
+                "SELECT question FROM answers WHERE platform = ? AND channel = ? AND thread = ? AND abstained = 0 "
                 "ORDER BY created DESC LIMIT ?", (platform, channel, thread, limit)).fetchall()
         return tuple(r["question"] for r in reversed(rows))
 

@@ -15,6 +15,7 @@ from retrieval.answer import Answer, compose, not_covered
 from retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, corpus_warnings, files_unchanged,
                                  load_corpus, read_corpus)
+from retrieval.follow_up import looks_like_follow_up
 from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex, Manifest, reader_version
 from retrieval.search import HybridRetriever
 
@@ -271,11 +272,14 @@ class Engine:
         """Answer one question; `context` holds earlier questions of the same thread, oldest first.
 
         A follow-up ("and at Series B?", "what about the interviews?") leans on the thread's last one or
-        two questions; a new topic doesn't. Each reading is searched, and the most confident one wins.
+        two questions: each reading is searched, and the most confident one wins. A question that stands
+        on its own ("how do I boil pasta?") is read alone.
         """
         question = check_question(text)
         retriever = self.retriever
         earlier = [c for c in ([context] if isinstance(context, str) else context) if c and c.strip()]
+        if not looks_like_follow_up(question):
+            earlier = []  # a question that stands on its own is not read with the thread's topic
         result = retriever.search(question, k=k)
         confidence = self.abstainer.confidence(result)
         for n in range(1, min(len(earlier), MAX_CONTEXT_QUESTIONS) + 1):

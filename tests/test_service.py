@@ -125,6 +125,20 @@ async def test_follow_up_in_a_thread_gets_the_earlier_question_as_context(fake_a
     assert spy.questions[-1].context == ("from the adapter",)
 
 
+async def test_a_question_the_documents_did_not_cover_is_no_context_for_the_next(fake_advisor, tmp_path):
+    store = Store(tmp_path / "s.sqlite3", salt="s")
+    spy = Spy(fake_advisor)
+    service = ChatService(spy, store)
+    await service.ask(q("does a Series A startup hire ML PMs?", thread="T"))
+    off_topic = await service.ask(q("what's the weather like in SF this weekend?", thread="T"))
+    assert off_topic.answer.abstained
+    await service.ask(q("and at Series B?", thread="T"))
+    assert spy.questions[-1].context == ("does a Series A startup hire ML PMs?",)
+    assert store.thread_questions("slack", "C1", "T", 5) == ("does a Series A startup hire ML PMs?",
+                                                            "and at Series B?")
+    store.close()
+
+
 async def test_a_thread_is_remembered_across_a_restart_through_the_store(fake_advisor, tmp_path):
     """Another process (a restart, a second replica) reads the thread's earlier questions from the store."""
     store = Store(tmp_path / "s.sqlite3", salt="s")
