@@ -12,7 +12,7 @@ from discord import app_commands
 from bot.core import Question
 from bot.discord_render import AnswerButton, to_content, to_embed, to_help_embed, to_view
 from bot.guards import BoundedDict
-from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply
+from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply, is_help
 from bot.settings import SettingsError, require_env
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,6 @@ NO_PINGS = discord.AllowedMentions.none()
 FAILED = "Something went wrong, please try again."
 REASON_ID = re.compile(r"advisor:why:(?P<answer_id>[A-Za-z0-9_.\-]{1,80})")
 REASON_INPUT = "reason"
-HELP_WORDS = ("help", "?")
 # what the bot needs in a channel: see it, reply (a reply needs the history), in threads too, with embeds
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_messages_in_threads=True,
                                   embed_links=True, read_message_history=True)
@@ -222,7 +221,7 @@ class DiscordAdapter:
             return
         text = strip_mentions(message.content, me.id, role.id if role else None)
         try:
-            if text.lower() in HELP_WORDS:
+            if is_help(text):
                 await self._reply(message, embed=to_help_embed(self.service.help_text()))
                 return
             channel, thread = place(await self._resolve(message), str(message.id))
@@ -268,9 +267,11 @@ class DiscordAdapter:
                                           allowed_mentions=NO_PINGS, **kwargs)
 
     def _alias_context(self, channel: str, thread: str) -> tuple[str, ...]:
-        """In a thread started from one of our answers, the question that answer was for."""
-        if not thread or self.service.context_for(PLATFORM, channel, thread):
-            return ()
+        """The thread's earlier questions; in a thread started from one of our answers, the question that
+        answer was for."""
+        remembered = self.service.context_for(PLATFORM, channel, thread) if thread else ()
+        if remembered or not thread:
+            return remembered
         origin = self.answered_in.get(thread)
         return self.service.context_for(PLATFORM, *origin) if origin else ()
 

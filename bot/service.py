@@ -15,7 +15,7 @@ from bot.store import Store
 from retrieval.answer import Answer
 from retrieval.engine import QuestionError, check_question
 
-__all__ = ["ChatService", "Limits", "Reply", "Store", "ANSWERED", "EMPTY", "TOO_LONG", "RATE_LIMITED", "BUSY",
+__all__ = ["ChatService", "Limits", "Reply", "Store", "is_help", "ANSWERED", "EMPTY", "TOO_LONG", "RATE_LIMITED", "BUSY",
            "DUPLICATE", "ERROR", "ERROR_MESSAGE", "BUSY_MESSAGE"]
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,14 @@ class Reply:
     message: str  # user-facing text when status != "answered" (one polite sentence saying what to do)
     answer: Answer | None = None
     answer_id: str = ""  # stable id of the stored answer, for feedback buttons and "share"
+
+
+HELP_WORDS = ("help", "?")
+
+
+def is_help(text: str) -> bool:
+    """Whether a message asks what the advisor does ("help", "?") rather than asking a question."""
+    return text.lower() in HELP_WORDS
 
 
 def _normalise(text: str) -> str:

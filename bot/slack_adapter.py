@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import health
 from bot.core import Question
 from bot.guards import BoundedDict, DuplicateFilter
-from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply
+from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply, is_help
 from bot.settings import SettingsError, require_env
 from bot.slack_render import (
     ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, FEEDBACK_VIEW, REASON_BLOCK, REASON_INPUT, escape,
@@ -160,7 +160,7 @@ class SlackAdapter:
 
     async def _answer_in(self, client, question: Question, thread_ts, ts: str) -> None:
         try:
-            if question.text.lower() in ("help", "?"):
+            if is_help(question.text):
                 await self._post(client, question.channel, thread_ts, text=escape(self.service.help_text()))
                 return
             if thread_ts and thread_ts != ts:
@@ -173,8 +173,9 @@ class SlackAdapter:
 
     async def _with_thread_context(self, client, question: Question, thread_ts: str, ts: str) -> Question:
         """A follow-up in a thread the service does not remember (e.g. after a restart): read the thread."""
-        if self.service.context_for(PLATFORM, question.channel, question.thread):
-            return question
+        remembered = self.service.context_for(PLATFORM, question.channel, question.thread)
+        if remembered:
+            return replace(question, context=remembered)
         try:
             result = await client.conversations_replies(channel=question.channel, ts=thread_ts, limit=50)
         except Exception as exc:  # missing scope, rate limit: answer without context
@@ -183,7 +184,8 @@ class SlackAdapter:
         earlier = [clean_text(m.get("text", "")) for m in result.get("messages", [])
                    if is_question(m) and float(m.get("ts", 0)) < float(ts)]
         earlier = [t for t in earlier if t]
-        return replace(question, context=tuple(earlier[-3:])) if earlier else question
+        depth = self.service.limits.context_depth
+        return replace(question, context=tuple(earlier[-depth:])) if earlier else question
 
     async def _post_reply(self, client, reply: Reply, channel: str, thread_ts) -> None:
         if reply.status == DUPLICATE:
@@ -218,13 +220,13 @@ class SlackAdapter:
     async def on_ask(self, ack, command, respond):
         """/ask <question>: acknowledged at once; the answer, only for the asker, has "Share in channel"."""
         await ack()
-        text, user = command.get("text", ""), command.get("user_id", "")
+        text, user = clean_text(command.get("text", "")), command.get("user_id", "")
         try:
-            if clean_text(text).lower() in ("help", "?"):
+            if is_help(text):
                 await respond(text=escape(self.service.help_text()), response_type="ephemeral")
                 return
             # each user's /ask questions in a channel are one private conversation, for follow-ups
-            question = Question(clean_text(text), user, PLATFORM, command.get("channel_id", ""), f"ask:{user}")
+            question = Question(text, user, PLATFORM, command.get("channel_id", ""), f"ask:{user}")
             reply = await self.service.ask(question)
             if reply.status == DUPLICATE:
                 return
