@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -41,17 +43,17 @@ SYNONYMS = [
     {"bias", "unfair", "unfairly", "fairness", "skew"},
 ]
 
-_stemmer = None
 logger = logging.getLogger(__name__)
+_local = threading.local()  # a PyStemmer instance "must not be called concurrently": one per thread
 
 
 def _stem(words: list[str]) -> list[str]:
-    global _stemmer
-    if _stemmer is None:
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
         import Stemmer
 
-        _stemmer = Stemmer.Stemmer("english")
-    return _stemmer.stemWords(words)
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer.stemWords(words)
 
 
 def words(text: str) -> list[str]:
@@ -64,35 +66,34 @@ def tokenize(text: str) -> list[str]:
     return _stem(words(text))
 
 
-_SYNONYMS_STEMMED: dict[str, set[str]] = {}
+@functools.cache
+def _synonym_stems() -> dict[str, frozenset[str]]:
+    """Each stemmed career word and its kin, built whole before any thread can see it."""
+    kin: dict[str, set[str]] = {}
+    for group in SYNONYMS:
+        stems = set(_stem(sorted(group)))
+        for stem in stems:
+            kin.setdefault(stem, set()).update(stems)
+    return {stem: frozenset(group) for stem, group in kin.items()}
 
 
 def expand(tokens: list[str]) -> list[str]:
     """The query's stemmed words plus their synonyms (each synonym once)."""
-    if not _SYNONYMS_STEMMED:
-        for group in SYNONYMS:
-            stems = set(_stem(sorted(group)))
-            for stem in stems:
-                _SYNONYMS_STEMMED.setdefault(stem, set()).update(stems)
-    extra = {s for t in tokens for s in _SYNONYMS_STEMMED.get(t, ())} - set(tokens)
+    synonyms = _synonym_stems()
+    extra = {s for t in tokens for s in synonyms.get(t, ())} - set(tokens)
     return tokens + sorted(extra)
 
 
-_CODE_VERSION: str | None = None
-
-
+@functools.cache
 def code_version() -> str:
     """This module's source and the bm25s version: a saved index made by other tokenising code is not reused."""
     import bm25s
 
-    global _CODE_VERSION
-    if _CODE_VERSION is None:
-        try:
-            source = Path(__file__).read_bytes()
-        except OSError:
-            source = b"?"
-        _CODE_VERSION = hashlib.blake2b(source + bm25s.__version__.encode(), digest_size=16).hexdigest()
-    return _CODE_VERSION
+    try:
+        source = Path(__file__).read_bytes()
+    except OSError:
+        source = b"?"
+    return hashlib.blake2b(source + bm25s.__version__.encode(), digest_size=16).hexdigest()
 
 
 def texts_digest(texts: Sequence[str]) -> str:

@@ -384,7 +384,7 @@ def test_the_retriever_takes_the_saved_bm25_only_when_built_from_the_same_texts(
     monkeypatch.setattr(lexical, "tokenize", lambda text: pytest.fail("the saved index was not used"))
     assert HybridRetriever(loaded, HashingEmbedder()).lexical is loaded.lexical
     monkeypatch.undo()
-    monkeypatch.setattr(lexical, "_CODE_VERSION", "tokenising code changed since")
+    monkeypatch.setattr(lexical, "code_version", lambda: "tokenising code changed since")
     assert not loaded.lexical.built_from(texts)
     rebuilt = HybridRetriever(loaded, HashingEmbedder()).lexical
     assert rebuilt is not loaded.lexical and rebuilt.size == len(texts), "other tokenising code: rebuilt"
@@ -438,3 +438,15 @@ def test_an_older_format_whose_vectors_are_damaged_is_rebuilt_from_scratch(store
     _flip_a_byte_of_vectors(current_generation(store))
     _, embedded = store.build(chunks, HashingEmbedder())
     assert embedded == first
+
+
+def test_tokenising_from_several_threads_at_once_gives_the_same_words():
+    """Worker threads answer at the same time: stemming and synonym expansion must not share state."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retrieval.lexical import expand, tokenize
+
+    texts = [f"Senior ML PMs negotiating salaries and compensation at companies, round {i}" for i in range(400)]
+    expected = [expand(tokenize(t)) for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda t: expand(tokenize(t)), texts)) == expected
