@@ -268,7 +268,7 @@ class Engine:
     def titles(self) -> list[str]:
         return [d.title for d in self.documents]
 
-    def answer(self, text: str, context: str | Sequence[str] = (), k: int = 5) -> Answer:
+    def answer(self, text: str, context: Sequence[str] = (), k: int = 5) -> Answer:
         """Answer one question; `context` holds earlier questions of the same thread, oldest first.
 
         A follow-up ("and at Series B?", "what about the interviews?") leans on the thread's last one or
@@ -277,7 +277,7 @@ class Engine:
         """
         question = check_question(text)
         retriever = self.retriever
-        earlier = [c for c in ([context] if isinstance(context, str) else context) if c and c.strip()]
+        earlier = [c for c in context if c.strip()]
         if not looks_like_follow_up(question):
             earlier = []  # a question that stands on its own is not read with the thread's topic
         result = retriever.search(question, k=k)

@@ -153,13 +153,6 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _sentences_of(columns: dict, n: int) -> tuple[list[list[str]], list[tuple[int, int]]]:
     """Each chunk's sentences and their rows in `vectors` (after the n chunk rows and the n window rows)."""
     flat, counts = columns["sentences"], columns["sentence_counts"]
@@ -322,12 +315,9 @@ class IndexStore:
                 vectors = _load_npy_verified(gen / "vectors.npy", files["vectors.npy"])
                 faiss_index = faiss.deserialize_index(
                     np.frombuffer(_read_verified(gen / "index.faiss", files["index.faiss"]), dtype=np.uint8))
-                lexical = None
-                if any(name.startswith(BM25_PREFIX) for name in files):
-                    for name in files:
-                        if name.startswith(BM25_PREFIX):
-                            _read_verified(gen / name, files[name])
-                    lexical = LexicalIndex.load(gen, BM25_PREFIX)
+                bm25_files = {name: entry for name, entry in files.items() if name.startswith(BM25_PREFIX)}
+                self._check_files(gen, bm25_files)  # block by block: bm25s reads them itself
+                lexical = LexicalIndex.load(gen, BM25_PREFIX) if bm25_files else None
                 chunks = [Chunk(*row) for row in zip(*(columns[k] for k in _CHUNK_FIELDS), strict=True)]
                 sentences, sentence_rows = _sentences_of(columns, len(chunks))
             except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged index
@@ -446,11 +436,13 @@ class IndexStore:
             columns = {k: [getattr(c, k) for c in chunks] for k in _CHUNK_FIELDS}
             columns["sentence_counts"] = [len(s) for s in sentences]
             columns["sentences"] = [x for s in sentences for x in s]
-            _fsync_write(tmp / "chunks.json", json.dumps(columns, ensure_ascii=False).encode("utf-8"))
-            _save_npy(tmp / "vectors.npy", matrix)
+            # every file of the generation is made durable at once by _publish, before the switch
+            (tmp / "chunks.json").write_bytes(json.dumps(columns, ensure_ascii=False).encode("utf-8"))
+            np.save(tmp / "vectors.npy", matrix, allow_pickle=False)
             # raw 16-byte digests, one row each (not dtype "S16": numpy drops a digest's trailing zero bytes)
-            _save_npy(tmp / "vector_hashes.npy",
-                      np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint8).reshape(len(hashes), 16))
+            np.save(tmp / "vector_hashes.npy",
+                    np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint8).reshape(len(hashes), 16),
+                    allow_pickle=False)
             faiss_index = make_faiss_index(matrix[: len(chunks)].reshape(len(chunks), dim))
             faiss.write_index(faiss_index, str(tmp / "index.faiss"))
             lexical = LexicalIndex([c.embed_text for c in chunks])
@@ -471,7 +463,7 @@ class IndexStore:
 
     def _publish(self, tmp: Path, gen_name: str, manifest: Manifest) -> Path:
         """Write the manifest last, then switch `current` to the finished generation in one rename."""
-        for path in tmp.iterdir():  # bm25s writes its own files: make every one durable before the switch
+        for path in tmp.iterdir():  # every file the build wrote (bm25s's too): durable before the switch
             if path.is_file():
                 fd = os.open(path, os.O_RDONLY)
                 try:

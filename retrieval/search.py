@@ -10,7 +10,7 @@ from retrieval.chunking import Chunk
 from retrieval.index_store import LoadedIndex
 from retrieval.lexical import LexicalIndex
 
-# Weights of the fused score, chosen on the dev set (benchmarks/tune_search.py prints the grid).
+# Weights of the fused score, chosen on the dev set.
 WEIGHTS = {"dense": 0.4, "window": 0.4, "sentence": 0.2, "lexical": 0.2}
 DIVERSITY = 0.3  # MMR penalty on a passage too similar to one already shown
 CANDIDATES = 50
@@ -42,14 +42,12 @@ class SearchResult:
 class HybridRetriever:
     """Dense and lexical search over one loaded index."""
 
-    def __init__(self, index: LoadedIndex, embedder, weights: dict | None = None, diversity: float = DIVERSITY):
+    def __init__(self, index: LoadedIndex, embedder):
         self.index = index
         self.embedder = embedder
         texts = [c.embed_text for c in index.chunks]
         saved = index.lexical  # saved with the index: no need to re-tokenise the corpus when it fits
         self.lexical = saved if saved is not None and saved.built_from(texts) else LexicalIndex(texts)
-        self.weights = dict(weights or WEIGHTS)
-        self.diversity = diversity
         self._chunk_vectors = index.chunk_vectors()
         self._window_vectors = index.window_vectors()
 
@@ -69,7 +67,7 @@ class HybridRetriever:
             candidates = set(dense) | {int(i) for i in lexical_ids if bm25[i] > 0}
         else:
             candidates = set(dense)
-        w = self.weights
+        w = WEIGHTS
         scored = {}
         for i in candidates:
             d = dense[i] if i in dense else float(self._chunk_vectors[i] @ qv)
@@ -93,7 +91,7 @@ class HybridRetriever:
         while pool and len(chosen) < k:
             def value(i: int) -> float:
                 overlap = max((float(self._chunk_vectors[i] @ self._chunk_vectors[j]) for j in chosen), default=0.0)
-                return scored[i][0] - self.diversity * overlap
+                return scored[i][0] - DIVERSITY * overlap
             best = max(pool, key=value)
             chosen.append(best)
             pool.remove(best)
