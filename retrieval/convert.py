@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.documents import MAX_DOCUMENT_BYTES, clean_text, read_document, slugify
+from retrieval.documents import (MAX_DOCUMENT_BYTES, clean_text, guess_title, read_document_and_header, slugify,
+                                 title_from_name)
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +83,11 @@ def convert_file(path: Path) -> Converted:
     if size > MAX_DOCUMENT_BYTES:
         raise ConversionError(f"{path.name} is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
     try:
-        doc = read_document(path)
+        doc, header = read_document_and_header(path)
     except ValueError as exc:
         raise ConversionError(str(exc)) from None
-    own_origin = doc.origin if doc.origin != path.name else ""  # read_document defaults it to the file name
-    has_own_id = doc.id != slugify(path.stem)
-    return Converted(title=doc.title, text=doc.text, origin=own_origin or origin, format=fmt,
-                     author=doc.author, id=doc.id if has_own_id else "")
+    return Converted(title=doc.title, text=doc.text, origin=header.get("origin") or origin, format=fmt,
+                     author=doc.author, id=header.get("id", ""))
 
 
 def html_to_document(data: bytes, path: Path, origin: str = "") -> Converted:
@@ -109,7 +108,7 @@ def html_to_document(data: bytes, path: Path, origin: str = "") -> Converted:
             "save the article page itself, or paste its text into a .md file and add that"
         )
     meta = trafilatura.extract_metadata(data)
-    title = _one_line(getattr(meta, "title", "") or "") or _first_heading(text) or _title_from_name(path)
+    title = _one_line(getattr(meta, "title", "") or "") or guess_title(path, text)
     url = getattr(meta, "url", "") or ""
     return Converted(title=title, text=text, origin=url or origin or path.name, format="html",
                      author=_one_line(getattr(meta, "author", "") or ""))
@@ -139,7 +138,7 @@ def pdf_to_document(data: bytes, path: Path, origin: str = "") -> Converted:
         )
     title = _one_line(str(getattr(info, "title", "") or "")) if info else ""
     first = next((line for line in text.split("\n") if line.strip()), "")
-    title = title or (first if len(first) <= 120 else "") or _title_from_name(path)
+    title = title or (first if len(first) <= 120 else "") or title_from_name(path)
     author = _one_line(str(getattr(info, "author", "") or "")) if info else ""
     return Converted(title=title, text=text, origin=origin or path.name, format="pdf", author=author)
 
@@ -185,15 +184,3 @@ def _has_words(text: str) -> bool:
 
 def _one_line(value: str) -> str:
     return " ".join(str(value).split())
-
-
-def _first_heading(text: str) -> str:
-    for line in text.split("\n"):
-        match = re.match(r"^#{1,2}\s+(.+)", line)
-        if match:
-            return match.group(1).strip()
-    return ""
-
-
-def _title_from_name(path: Path) -> str:
-    return path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or path.name

@@ -89,11 +89,17 @@ def split_header(raw: str) -> tuple[dict[str, str], str]:
     return meta, body[1:] if body.startswith("\n") else body
 
 
-def _guess_title(path: Path, body: str) -> str:
+def guess_title(path: Path, body: str) -> str:
+    """The first level-1 or level-2 heading, else a title made from the file name."""
     for line in body.splitlines():
         heading = re.match(r"^#{1,2}\s+(.+)", line.strip())
         if heading:
             return heading.group(1).strip()
+    return title_from_name(path)
+
+
+def title_from_name(path: Path) -> str:
+    """"career_switch-notes.pdf" -> "Career switch notes"."""
     return path.stem.replace("_", " ").replace("-", " ").strip().capitalize() or path.name
 
 
@@ -129,10 +135,15 @@ def read_document(path: Path) -> Document:
     Raises:
         ValueError: the file is binary, not UTF-8 text, too large or empty; the message names it.
     """
+    return _to_document(path, path.read_bytes())[0]
+
+
+def read_document_and_header(path: Path) -> tuple[Document, dict[str, str]]:
+    """`read_document`, and the metadata its header actually names (no defaults filled in)."""
     return _to_document(path, path.read_bytes())
 
 
-def _to_document(path: Path, data: bytes) -> Document:
+def _to_document(path: Path, data: bytes) -> tuple[Document, dict[str, str]]:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
     if b"\x00" in data[:8192]:
@@ -147,12 +158,12 @@ def _to_document(path: Path, data: bytes) -> Document:
         raise ValueError(f"{path.name} has no text")
     return Document(
         id=meta.get("id") or slugify(path.stem),
-        title=meta.get("title") or _guess_title(path, body),
+        title=meta.get("title") or guess_title(path, body),
         author=meta.get("author", ""),
         origin=meta.get("origin", path.name),
         path=str(path),
         text=text,
-    )
+    ), meta
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -205,7 +216,7 @@ def read_corpus(folder: Path) -> CorpusRead:
             continue
         files.append(FileStamp(rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, _digest(data)))
         try:
-            doc = _to_document(path, data)
+            doc = _to_document(path, data)[0]
         except ValueError as exc:
             skipped.append((rel, str(exc)))
             continue

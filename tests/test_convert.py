@@ -167,6 +167,13 @@ def test_markdown_keeps_its_own_front_matter(tmp_path):
     assert document_id(doc, path) == "my-notes"
 
 
+def test_a_header_id_equal_to_the_file_name_is_still_the_documents_own(tmp_path):
+    path = tmp_path / "foo.md"
+    path.write_text("---\nid: foo\ntitle: Bar Baz\n---\nSome text about PM interviews.\n", encoding="utf-8")
+    doc = convert_file(path)
+    assert doc.id == "foo" and document_id(doc, path) == "foo"
+
+
 def test_text_without_header_gets_an_id_from_its_title_and_its_file_name_as_origin(tmp_path):
     path = tmp_path / "download (3).txt"
     path.write_text("# Ten questions PM interviewers ask\nWhy this company? Why now?\n", encoding="utf-8")
