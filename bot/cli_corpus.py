@@ -88,18 +88,16 @@ def cmd_list(args) -> int:
     from retrieval.index_store import IndexStore
 
     settings = _settings(args)
-    entries, warnings = list_documents(settings.corpus_dir)
+    entries, warnings, chunks = list_documents(settings.corpus_dir)
     _warn(warnings)
     print(to_table(entries))
-    print(f"{len(entries)} documents, {sum(e.chunks for e in entries)} passages in {settings.corpus_dir}; "
-          f"{index_state(IndexStore(settings.index_dir), settings.corpus_dir)}.")
+    print(f"{len(entries)} documents, {len(chunks)} passages in {settings.corpus_dir}; "
+          f"{index_state(IndexStore(settings.index_dir), chunks)}.")
     return 0
 
 
-def index_state(store, corpus_dir: Path) -> str:
-    """Whether the index on disk was built from these documents, read from its manifest alone."""
-    from retrieval.chunking import chunk_document
-    from retrieval.documents import load_corpus
+def index_state(store, chunks) -> str:
+    """Whether the index on disk was built from these chunks (and this chunker), read from its manifest alone."""
     from retrieval.index_store import IndexDamagedError
 
     try:
@@ -108,9 +106,7 @@ def index_state(store, corpus_dir: Path) -> str:
         return "the index is damaged: run `advisor index` to rebuild it"
     if manifest is None:
         return "no index yet (the first question or `advisor index` builds it)"
-    documents, _ = load_corpus(corpus_dir)
-    hashes = tuple(c.record_hash for d in documents for c in chunk_document(d))
-    if manifest.chunk_hashes == hashes:
+    if manifest.matches(manifest.model, chunks):
         return f"the index is up to date (model {manifest.model})"
     return "the index is out of date: run `advisor index`"
 

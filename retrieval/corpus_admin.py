@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from retrieval.chunking import chunk_document
+from retrieval.chunking import Chunk, chunk_document
 from retrieval.convert import ConversionError, convert_file, document_id, to_stored_text
-from retrieval.documents import Document, corpus_files, load_corpus, read_document, slugify
+from retrieval.documents import CorpusError, Document, load_corpus, read_document, slugify
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ class Entry:
     title: str
     chunks: int
     file: str  # relative to the corpus folder
-    origin: str = ""
 
 
 def _text_key(text: str) -> str:
@@ -44,37 +43,35 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
 
 
-def _entry(doc: Document, folder: Path) -> Entry:
+def _entry(doc: Document, folder: Path, chunks: int | None = None) -> Entry:
     path = Path(doc.path)
     try:
         name = str(path.relative_to(folder))
     except ValueError:
         name = str(path)
-    return Entry(doc.id, doc.title, len(chunk_document(doc)), name, doc.origin)
+    return Entry(doc.id, doc.title, len(chunk_document(doc)) if chunks is None else chunks, name)
 
 
 def _existing(folder: Path) -> list[Document]:
     """The readable documents of a folder, first of each id; unlike load_corpus, an empty folder is fine."""
-    docs: dict[str, Document] = {}
-    if folder.is_dir():
-        for path in corpus_files(folder):
-            try:
-                doc = read_document(path)
-            except (OSError, ValueError):
-                continue  # unreadable files are warned about where the corpus is loaded
-            docs.setdefault(doc.id, doc)
-    return list(docs.values())
+    try:
+        return load_corpus(folder)[0]
+    except CorpusError:  # missing, empty or nothing readable: unreadable files are warned about elsewhere
+        return []
 
 
-def list_documents(folder: Path) -> tuple[list[Entry], list[str]]:
-    """Every document with its chunk count (chunking is cheap: no model needed), and the load warnings.
+def list_documents(folder: Path) -> tuple[list[Entry], list[str], list[Chunk]]:
+    """Every document with its chunk count (chunking is cheap: no model needed), the load warnings, and
+    the chunks themselves in index order (to compare with an index's manifest).
 
     Raises:
         CorpusError: the folder is missing or has no readable document.
     """
     folder = Path(folder)
     documents, warnings = load_corpus(folder)
-    return sorted((_entry(d, folder) for d in documents), key=lambda e: e.id), warnings
+    per_document = [chunk_document(d) for d in documents]
+    entries = sorted((_entry(d, folder, len(c)) for d, c in zip(documents, per_document)), key=lambda e: e.id)
+    return entries, warnings, [c for chunks in per_document for c in chunks]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -161,9 +158,6 @@ def add_files(folder: Path, sources: Sequence[Path], *, doc_id: str = "", title:
     """
     if len(sources) > 1 and (doc_id or title):
         raise CorpusChangeError("--id and --title name one document; add the files one at a time to set them")
-    if doc_id and doc_id != slugify(doc_id):
-        raise CorpusChangeError(f"The id '{doc_id}' should be lowercase letters, digits and hyphens, "
-                                f"such as '{slugify(doc_id)}'")
     existing = _existing(Path(folder))
     added: list[Entry] = []
     failures: list[tuple[Path, str]] = []

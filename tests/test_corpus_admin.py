@@ -146,7 +146,7 @@ def test_the_last_document_cannot_be_removed(corpus_dir):
 
 
 def test_list_counts_chunks_per_document(corpus_dir):
-    entries, warnings = list_documents(corpus_dir)
+    entries, warnings, _ = list_documents(corpus_dir)
     assert [e.id for e in entries] == SHIPPED_IDS and warnings == []
     for entry in entries:
         assert entry.chunks == len(chunk_document(read_document(corpus_dir / entry.file)))
