@@ -20,6 +20,12 @@ def _settings(args) -> Settings:
     return Settings.from_env(corpus=args.corpus, data_dir=args.data_dir, model=args.model)
 
 
+def warn(warnings) -> None:
+    """Warnings the user must see (a skipped file), once each, on stderr."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def _progress_bar():
     """A tqdm progress callback for index builds, shown only on a terminal."""
     from tqdm import tqdm
@@ -43,8 +49,7 @@ def _advisor(args):
 
     advisor = Advisor.from_settings(_settings(args))
     status = advisor.prepare(progress=_progress_bar())
-    for warning in status.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    warn(status.warnings)
     if status.rebuilt:
         print(f"Indexed {status.chunks} passages ({status.embedded} newly embedded).", file=sys.stderr)
     return advisor
@@ -71,8 +76,7 @@ def cmd_index(args) -> int:
 
     advisor = Advisor.from_settings(_settings(args))
     status = advisor.prepare(force=True, progress=_progress_bar())
-    for warning in status.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    warn(status.warnings)
     print(f"Indexed {status.chunks} passages from {len(advisor.engine.documents)} documents "
           f"({status.embedded} newly embedded, the rest reused) into {advisor.engine.store.folder}.")
     return 0

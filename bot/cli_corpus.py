@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from bot.cli import warn
 
 
 def register(sub, common) -> None:
@@ -30,11 +31,6 @@ def register(sub, common) -> None:
     rm.set_defaults(func=cmd_remove)
 
 
-def _warn(warnings) -> None:
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-
-
 def _change_and_reindex(args, change) -> int:
     """Run `change()` and the incremental rebuild under the index's writers' lock, so writers go one at a time."""
     from bot.cli import _progress_bar, _settings
@@ -48,7 +44,7 @@ def _change_and_reindex(args, change) -> int:
             print("The index was not updated; run `advisor index` (or ask a question) to update it.")
             return 0
         status = advisor.prepare(progress=_progress_bar())
-    _warn(status.warnings)
+    warn(status.warnings)
     print(f"Index updated: {status.chunks} passages from {len(engine.documents)} documents "
           f"({status.embedded} texts newly embedded, the rest reused). Running bots switch to it by themselves.")
     return 0
@@ -62,9 +58,9 @@ def cmd_add(args) -> int:
             added, warnings = add_files(corpus_dir, [Path(p) for p in args.paths], doc_id=args.id,
                                         title=args.title, replace=args.replace)
         except CorpusChangeError as exc:
-            _warn(exc.warnings)
+            warn(exc.warnings)
             raise
-        _warn(warnings)
+        warn(warnings)
         for entry in added:
             print(f"Added {entry.id} ({entry.title}): {entry.chunks} passages, stored as {entry.file}.")
 
@@ -89,7 +85,7 @@ def cmd_list(args) -> int:
 
     settings = _settings(args)
     entries, warnings, chunks = list_documents(settings.corpus_dir)
-    _warn(warnings)
+    warn(warnings)
     print(to_table(entries))
     print(f"{len(entries)} documents, {len(chunks)} passages in {settings.corpus_dir}; "
           f"{index_state(IndexStore(settings.index_dir), chunks)}.")

@@ -10,14 +10,14 @@ from pathlib import Path
 
 def cmd_report(args) -> int:
     """Read the store (never create it), print tables, or write an HTML page with --out."""
+    from bot.cli import _settings
     from bot.report import ReportError, build_report, parse_limit, parse_since
-    from bot.settings import Settings
     from bot.store import StoreError, StoreReader
 
     window = parse_since(args.since, datetime.now(timezone.utc))
     limit = parse_limit(args.limit)
     out = _check_out(Path(args.out).expanduser()) if args.out else None
-    settings = Settings.from_env(corpus=args.corpus, data_dir=args.data_dir, model=args.model)
+    settings = _settings(args)
     try:
         with StoreReader(settings.store_path) as reader:
             report = build_report(reader, window, limit)
@@ -52,12 +52,15 @@ def _check_out(out: Path) -> Path:
 
 def register(sub, common) -> None:
     """Add this module's subcommands to the `advisor` parser (`common` holds the shared options)."""
+    from bot.report import DEFAULT_LIMIT, DEFAULT_SINCE
+
     report = sub.add_parser(
         "report", parents=[common],
         help="questions per day, what the documents did not cover, feedback, most-cited passages",
         description="A report from the answer store for team leads. It never shows who asked what.")
-    report.add_argument("--since", default="7d", help="how far back: 24h, 7d, 30d, 2w or all (default 7d)")
+    report.add_argument("--since", default=DEFAULT_SINCE,
+                        help=f"how far back: 24h, 7d, 30d, 2w or all (default {DEFAULT_SINCE})")
     report.add_argument("--out", metavar="FILE.html",
                         help="write a self-contained HTML page with charts instead of printing tables")
-    report.add_argument("--limit", default="20", help="rows per table (default 20)")
+    report.add_argument("--limit", default=str(DEFAULT_LIMIT), help=f"rows per table (default {DEFAULT_LIMIT})")
     report.set_defaults(func=cmd_report)

@@ -11,11 +11,11 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from bot.settings import LLM_TIMEOUT
 from retrieval.answer import Answer, AnswerSentence
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 5.0
 MAX_TOKENS = 300
 MAX_REPLY_SENTENCES = 5
 MAX_REPLY_CHARS = 800
@@ -144,7 +144,7 @@ class AnswerWriter:
     url: str
     model: str
     api_key: str = field(default="", repr=False)
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = LLM_TIMEOUT
     max_tokens: int = MAX_TOKENS
 
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LLM_TIMEOUT = 5.0  # seconds a generated answer may take before the extractive one is shown
 
 
 class SettingsError(Exception):
@@ -29,7 +30,7 @@ class Settings:
     llm_url: str = ""  # an OpenAI-compatible chat-completions endpoint; "" = extractive answers only
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
-    llm_timeout: float = 5.0
+    llm_timeout: float = LLM_TIMEOUT
 
     @property
     def index_dir(self) -> Path:
@@ -74,7 +75,7 @@ def llm_from_env() -> dict:
     if not model:
         raise SettingsError("ADVISOR_LLM_MODEL is not set: name the model ADVISOR_LLM_URL should use "
                             "(e.g. llama3.1:8b or gpt-4o-mini).")
-    raw_timeout = env.get("ADVISOR_LLM_TIMEOUT", "").strip() or "5"
+    raw_timeout = env.get("ADVISOR_LLM_TIMEOUT", "").strip() or str(LLM_TIMEOUT)
     try:
         timeout = float(raw_timeout)
     except ValueError:
