@@ -85,20 +85,13 @@ class ConsoleSession:
 
 def run(settings, args, stdin=None, stdout=None) -> int:
     """The REPL: load the index, then read questions until /quit or end of input."""
-    from bot.core import Advisor
-    from bot.store import Store
-
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     stdout.write("Loading the advisor (the first run builds the index)...\n")
     stdout.flush()
-    advisor = Advisor.from_settings(settings)
-    status = advisor.prepare()
-    for warning in status.warnings:
-        logger.warning("%s", warning)
-    store = Store.from_settings(settings)
-    session = ConsoleSession(ChatService(advisor, store))
+    service = ChatService.from_settings(settings)
+    session = ConsoleSession(service)
     interactive = stdin.isatty()
-    stdout.write(f"Advisor ready ({len(advisor.documents())} documents). Ask a question; /help for more, "
+    stdout.write(f"Advisor ready ({len(service.advisor.documents())} documents). Ask a question; /help for more, "
                  "/quit to leave.\n")
     try:
         while not session.done:
@@ -118,5 +111,5 @@ def run(settings, args, stdin=None, stdout=None) -> int:
         stdout.write("\n")
     finally:
         session.close()
-        store.close()
+        service.store.close()
     return 0

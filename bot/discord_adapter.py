@@ -390,18 +390,12 @@ def shard_from_env() -> tuple[int, int] | None:
 
 def run(settings, args) -> int:
     """`advisor serve discord`: check the token, load the index, then connect to the gateway."""
-    from bot.core import Advisor
     from bot.health import address_from_env, start_in_thread_from_env
-    from bot.store import Store
 
     token, guild_id = settings_from_env()  # before the slow model load
     shard = shard_from_env()
     address_from_env()  # a bad ADVISOR_HEALTH_PORT fails now, not after the model loads
-    advisor = Advisor.from_settings(settings)
-    for warning in advisor.prepare().warnings:
-        logger.warning("%s", warning)
-    store = Store.from_settings(settings)
-    service = ChatService(advisor, store)
+    service = ChatService.from_settings(settings)
     client = create_bot(service, guild_id, shard)
     health = start_in_thread_from_env(service)  # ADVISOR_HEALTH_PORT: /healthz for container health checks
     try:
@@ -414,5 +408,5 @@ def run(settings, args) -> int:
     finally:
         if health is not None:
             health.stop()
-        store.close()
+        service.store.close()
     return 0

@@ -7,7 +7,7 @@ import re
 
 import discord
 
-from retrieval.answer import Answer, Citation
+from retrieval.answer import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ def to_content(text: str) -> str:
     return clip(text, MAX_CONTENT)
 
 
-def _where(c: Citation) -> str:
-    return c.title if not c.section or c.section == c.title else f"{c.title} › {c.section}"
-
-
 def _fit_values(values: list[str], budget: int) -> list[str]:
     """Share `budget` characters among the field values, the short ones kept whole (water-filling)."""
     out = list(values)
@@ -85,7 +81,7 @@ def to_embed(answer: Answer) -> discord.Embed:
     title = clip(answer.question.strip() or "Your question", MAX_TITLE)
     description = clip(discord.utils.escape_markdown(answer.text), MAX_DESCRIPTION)
     citations = list(answer.citations[:MAX_CITATION_FIELDS])
-    names = [clip(f"[{c.number}] {_where(c)}", MAX_FIELD_NAME) for c in citations]
+    names = [clip(f"[{c.number}] {c.where}", MAX_FIELD_NAME) for c in citations]
     values = [f"“{discord.utils.escape_markdown(c.quote.strip())}”" for c in citations]
 
     # Drop trailing fields until every kept one can show a useful part of its quote.

@@ -13,8 +13,7 @@ def to_text(answer: Answer, width: int = 100) -> str:
     if answer.written_by:
         lines.append(f"(written by {answer.written_by} from the passages below)")
     for c in answer.citations:
-        where = c.title if not c.section or c.section == c.title else f"{c.title} › {c.section}"
         lines.append("")
-        lines.append(f"[{c.number}] {where}")
+        lines.append(f"[{c.number}] {c.where}")
         lines.extend(textwrap.wrap(f"“{c.quote}”", width, initial_indent="    ", subsequent_indent="    "))
     return "\n".join(lines)

@@ -94,6 +94,16 @@ class ChatService:
         self._threads: BoundedDict = BoundedDict(self.limits.threads)  # (platform, channel, thread) -> deque
         self._answers: BoundedDict = BoundedDict(self.limits.answers)  # answer_id -> Answer
 
+    @classmethod
+    def from_settings(cls, settings) -> "ChatService":
+        """The advisor with its index loaded (skipped files logged as warnings), and the answer store."""
+        from bot.core import Advisor
+
+        advisor = Advisor.from_settings(settings)
+        for warning in advisor.prepare().warnings:
+            logger.warning("%s", warning)
+        return cls(advisor, Store.from_settings(settings))
+
     def ready(self) -> bool:
         """True once the advisor's index and documents are loaded."""
         engine = getattr(self.advisor, "engine", None)

@@ -332,10 +332,14 @@ class SlackAdapter:
             logger.exception("Could not respond to the user")
 
 
+def web_client(tokens: SlackTokens) -> AsyncWebClient:
+    """The Web API client for the bot token (SLACK_API_URL, when set, points it at a mock)."""
+    return AsyncWebClient(token=tokens.bot_token, base_url=tokens.api_url or AsyncWebClient.BASE_URL)
+
+
 def create_app(service: ChatService, tokens: SlackTokens, client: AsyncWebClient | None = None) -> AsyncApp:
     """The bolt AsyncApp with the advisor's listeners; answers run after the acknowledgement."""
-    client = client or AsyncWebClient(token=tokens.bot_token, base_url=tokens.api_url or AsyncWebClient.BASE_URL)
-    app = AsyncApp(name="advisor", client=client, signing_secret=tokens.signing_secret,
+    app = AsyncApp(name="advisor", client=client or web_client(tokens), signing_secret=tokens.signing_secret,
                    process_before_response=False, logger=logging.getLogger("slack_bolt"))
     SlackAdapter(service, app)
     return app
@@ -446,21 +450,14 @@ async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event |
 
 def run(settings, args) -> int:
     """`advisor serve slack [--http --host H --port N]`: check the tokens, load the index, then serve."""
-    from bot.core import Advisor
-    from bot.store import Store
-
     http = bool(getattr(args, "http", False))
     tokens = tokens_from_env(http)  # before the slow model load
     health_address = health.address_from_env()
-    asyncio.run(check_auth(AsyncWebClient(token=tokens.bot_token,
-                                          base_url=tokens.api_url or AsyncWebClient.BASE_URL)))
+    client = web_client(tokens)
+    asyncio.run(check_auth(client))
     sys.stderr.write("Loading the advisor's index (the first run builds it)...\n")
-    advisor = Advisor.from_settings(settings)
-    for warning in advisor.prepare().warnings:
-        logger.warning("%s", warning)
-    store = Store.from_settings(settings)
-    service = ChatService(advisor, store)
-    app = create_app(service, tokens)
+    service = ChatService.from_settings(settings)
+    app = create_app(service, tokens, client)
     try:
         if http:
             asyncio.run(serve_http(app, service, getattr(args, "port", 3000), getattr(args, "host", "127.0.0.1"),
@@ -470,5 +467,5 @@ def run(settings, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        store.close()
+        service.store.close()
     return 0

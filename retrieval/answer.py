@@ -27,6 +27,11 @@ class Citation:
     quote: str
     chunk_id: str = ""
 
+    @property
+    def where(self) -> str:
+        """"Title › Section", or just the title when the section adds nothing."""
+        return self.title if not self.section or self.section == self.title else f"{self.title} › {self.section}"
+
 
 @dataclass(frozen=True)
 class AnswerSentence:
