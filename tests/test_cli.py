@@ -11,30 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.settings import Settings
 from retrieval.index_store import IndexStore
+from tests.commands import assert_one_line_error, run
 from tests.conftest import SHIPPED_CORPUS
 
 QUESTION = "does a Series A startup hire ML PMs?"
 ADVISOR = Path(sys.executable).with_name("advisor")
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, out, err, *needles):
-    assert code == 2
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("advisor: ")
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0]
 
 
 def index_dir(corpus: Path, data: Path) -> Path:

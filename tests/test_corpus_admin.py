@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.settings import Settings
 from retrieval.chunking import chunk_document
 from retrieval.corpus_admin import CorpusChangeError, add_file, add_files, list_documents, remove_document
 from retrieval.documents import load_corpus, read_document
 from retrieval.index_store import IndexStore
+from tests.commands import assert_one_line_error, run
 from tests.test_convert import ARTICLE, NAV_ONLY, NEGOTIATION_LINES, make_pdf
 
 ARTICLE_ID = "breaking-into-product-management-from-engineering"
@@ -23,22 +23,8 @@ def pdf(tmp_path) -> Path:
     return make_pdf(tmp_path / "negotiation.pdf", [NEGOTIATION_LINES], title="Salary negotiation for PMs")
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def corpus_cmd(capsys, action, corpus_dir, data_dir, *rest):
     return run(capsys, "corpus", action, *rest, "--corpus", corpus_dir, "--data-dir", data_dir)
-
-
-def assert_one_line_error(code, out, err, *needles):
-    assert code == 2, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("advisor: ") and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def index_of(corpus_dir: Path, data_dir: Path) -> IndexStore:

@@ -368,8 +368,11 @@ async def test_other_messages_are_left_alone(bot, api):
     own["author"] = {"id": APPLICATION_ID, "username": "advisor", "discriminator": "0", "avatar": None, "bot": True}
     for data in (payload("message_create_everyone"), own):
         deliver(bot, "MESSAGE_CREATE", data)
+    deliver(bot, "MESSAGE_CREATE", payload("message_create_mention"))  # then a real question
+    [reply] = await api.wait_for("POST", rf"^/channels/{CHANNEL}/messages$")
     await asyncio.sleep(0.3)
-    assert not api.find("POST", r"^/channels/")
+    assert api.find("POST", r"^/channels/.*/messages$") == [reply], "only the real question is answered"
+    assert len(api.find("POST", r"^/channels/")) == 2, "and only it got a typing indicator"
 
 
 async def test_help_in_a_mention(bot, api):

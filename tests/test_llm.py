@@ -41,7 +41,7 @@ def assert_consistent(answer) -> None:
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert cited == {c.number for c in answer.citations}
     for s in answer.sentences:
-        assert f"{s.text} [{s.citation}]" in answer.text or f"{s.text} [" in answer.text
+        assert f"{s.text} [{s.citation}]" in answer.text, "each sentence ends on its own citation first"
         assert 1 <= s.citation <= len(answer.citations)
 
 

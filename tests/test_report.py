@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.core import Question
 from bot.report import ReportError, build_report, parse_limit, parse_since
 from bot.report_html import to_html
@@ -21,6 +20,7 @@ from bot.report_text import to_text
 from bot.settings import SettingsError
 from bot.store import Store, StoreReader
 from retrieval.answer import Answer, AnswerSentence, Citation
+from tests.commands import assert_one_line_error, run
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)
 CHROMIUM = Path("/usr/bin/chromium")
@@ -317,20 +317,6 @@ def test_an_explicit_argument_wins_and_a_bad_value_is_named(tmp_path, monkeypatc
 
 
 # --- the command ---------------------------------------------------------------------------------------------
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, out, err, *needles):
-    assert code == 2 and out == "" and "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("advisor: "), err
-    for needle in needles:
-        assert needle in lines[0]
-
 
 @pytest.fixture
 def data_dir(tmp_path) -> Path:

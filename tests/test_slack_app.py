@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,11 +126,22 @@ def test_cli_reports_missing_token_before_loading_anything(capsys):
     assert "SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
 
 
+async def assert_only_the_next_question_is_answered(slack) -> None:
+    """After what must be ignored, a real question: once its answer is posted (and a moment more), it is
+    the only post, so an ignored message answered late cannot slip by unseen."""
+    question = fixture("event_app_mention.json")
+    question["event_id"] = "Ev0SENTINEL"
+    await slack.sender.event(question)
+    [post] = await slack.api.wait_async("chat.postMessage")
+    await asyncio.sleep(QUIET)
+    assert slack.api.calls_to("chat.postMessage") == [post]
+
+
 # -- events ---------------------------------------------------------------------------------------
 
 async def test_app_mention_is_answered_once_in_the_thread_of_the_message(slack):
-    status, elapsed, _ = await slack.sender.event(fixture("event_app_mention.json"))
-    assert status == 200 and elapsed < 3
+    status, _, _ = await slack.sender.event(fixture("event_app_mention.json"))
+    assert status == 200
     [post] = await slack.api.wait_async("chat.postMessage")
     assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000100.000100"
     blocks = post.body["blocks"]
@@ -182,16 +194,14 @@ async def test_direct_message_is_answered_in_the_dm(slack):
 async def test_bots_and_edits_are_ignored(slack, name):
     status, _, _ = await slack.sender.event(fixture(name))
     assert status == 200
-    await asyncio.sleep(QUIET)
-    assert not slack.api.calls_to("chat.postMessage")
+    await assert_only_the_next_question_is_answered(slack)
 
 
 async def test_own_messages_are_ignored(slack):
     event = fixture("event_message_im.json")
     event["event"]["user"] = BOT_USER_ID
     await slack.sender.event(event)
-    await asyncio.sleep(QUIET)
-    assert not slack.api.calls_to("chat.postMessage")
+    await assert_only_the_next_question_is_answered(slack)
 
 
 async def test_retried_event_is_answered_once(api, fake_advisor):
@@ -230,6 +240,51 @@ async def test_a_retry_reaching_another_replica_is_not_answered_again(api, fake_
     store.close()
 
 
+async def test_every_request_is_acknowledged_before_the_work_behind_it(api, fake_advisor, tmp_path):
+    """Slack's 3-second rule without a clock: each request gets its 200 while the answer, the public post
+    or the form it leads to is still held back (a handler that waited would time the sender out)."""
+    answering, posting = threading.Event(), threading.Event()
+
+    class Held:
+        def answer(self, question):
+            assert answering.wait(30), "the test never let the advisor answer"
+            return fake_advisor.answer(question)
+
+        def documents(self):
+            return fake_advisor.documents()
+
+    store = Store(tmp_path / "advisor.sqlite3")
+    async with serve(api, ChatService(Held(), store, Limits(duplicate_seconds=0))) as slack:
+        assert (await slack.sender.event(fixture("event_app_mention.json")))[0] == 200
+        form = fixture("command_ask.json", RESPONSE_URL=api.response_url("held"))
+        assert (await slack.sender.command(form))[0] == 200
+        shortcut = fixture("message_action_ask_advisor.json", RESPONSE_URL=api.response_url("sc"))
+        assert (await slack.sender.interaction(shortcut))[0] == 200
+        assert not api.calls_to("chat.postMessage") and not api.calls_to("/response/held")
+        answering.set()
+        await api.wait_async("chat.postMessage", 2)
+        [ephemeral] = await api.wait_async("/response/held")
+        answer_id = ephemeral.body["blocks"][-1]["elements"][0]["value"]
+
+        def held(reply):
+            def respond(body):
+                assert posting.wait(30), "the test never let the mock answer"
+                return reply
+            return respond
+
+        api.responses["chat.postMessage"] = held({"ok": True, "channel": "C0GENERAL", "ts": "1700000999.000001"})
+        api.responses["views.open"] = held({"ok": True, "view": {"id": "V0MOCK"}})
+        share = fixture("block_actions_share.json", RESPONSE_URL=api.response_url("share"), ANSWER_ID=answer_id)
+        assert (await slack.sender.interaction(share))[0] == 200
+        not_helpful = fixture("block_actions_feedback.json", RESPONSE_URL=api.response_url("fb"),
+                              ANSWER_ID=answer_id, ACTION_ID=ACTION_NOT_HELPFUL)
+        assert (await slack.sender.interaction(not_helpful))[0] == 200
+        posting.set()
+        await api.wait_async("/response/share")
+        await api.wait_async("views.open")
+    store.close()
+
+
 async def test_bad_or_stale_signature_is_refused(slack):
     event = fixture("event_app_mention.json")
     assert (await slack.sender.event(event, secret="f" * 32))[0] == 401
@@ -237,8 +292,7 @@ async def test_bad_or_stale_signature_is_refused(slack):
     async with aiohttp.ClientSession() as session:
         async with session.post(slack.sender.url, json=event) as resp:  # unsigned
             assert resp.status == 401
-    await asyncio.sleep(QUIET)
-    assert not slack.api.calls_to("chat.postMessage")
+    await assert_only_the_next_question_is_answered(slack)
 
 
 async def test_advisor_failure_tells_the_user_in_the_thread(api, caplog):
@@ -293,8 +347,8 @@ async def ask(slack, name="ask1", text=None) -> dict:
     form = fixture("command_ask.json", RESPONSE_URL=slack.api.response_url(name))
     if text is not None:
         form["text"] = text
-    status, elapsed, body = await slack.sender.command(form)
-    assert status == 200 and elapsed < 3 and body == ""
+    status, _, body = await slack.sender.command(form)
+    assert status == 200 and body == ""
     [response] = await slack.api.wait_async(f"/response/{name}")
     return response.body
 
@@ -316,8 +370,8 @@ async def test_slash_ask_help_and_empty(slack):
 async def test_share_posts_publicly_with_attribution_once(slack):
     answer_id = (await ask(slack))["blocks"][-1]["elements"][0]["value"]
     click = fixture("block_actions_share.json", RESPONSE_URL=slack.api.response_url("share"), ANSWER_ID=answer_id)
-    status, elapsed, _ = await slack.sender.interaction(click)
-    assert status == 200 and elapsed < 3
+    status, _, _ = await slack.sender.interaction(click)
+    assert status == 200
     [post] = await slack.api.wait_async("chat.postMessage")
     assert post.body["channel"] == "C0GENERAL" and "thread_ts" not in post.body
     assert post.body["blocks"][0]["elements"][0]["text"] == "Shared by <@U0LEAD>"
@@ -355,8 +409,8 @@ async def test_feedback_buttons_are_acknowledged_and_recorded_with_a_reason(slac
 
     helpful = fixture("block_actions_feedback.json", RESPONSE_URL=slack.api.response_url("fb1"),
                       ANSWER_ID=answer_id, ACTION_ID=ACTION_HELPFUL)
-    status, elapsed, _ = await slack.sender.interaction(helpful)
-    assert status == 200 and elapsed < 3
+    status, _, _ = await slack.sender.interaction(helpful)
+    assert status == 200
     [thanks] = await slack.api.wait_async("/response/fb1")
     assert "Thanks" in thanks.body["text"] and thanks.body["replace_original"] is False
     assert [f["helpful"] for f in store.feedback(answer_id)] == [True]
@@ -381,8 +435,8 @@ async def test_feedback_buttons_are_acknowledged_and_recorded_with_a_reason(slac
 
 async def test_message_shortcut_answers_that_message_in_its_thread(slack):
     payload = fixture("message_action_ask_advisor.json", RESPONSE_URL=slack.api.response_url("sc"))
-    status, elapsed, _ = await slack.sender.interaction(payload)
-    assert status == 200 and elapsed < 3
+    status, _, _ = await slack.sender.interaction(payload)
+    assert status == 200
     [post] = await slack.api.wait_async("chat.postMessage")
     assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000850.000850"
     [(question,)] = slack.service.store._db.execute("SELECT question FROM answers").fetchall()
@@ -447,8 +501,8 @@ async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model
             assert any(text.startswith("*[1] ") for text in sections)
 
             form = fixture("command_ask.json", RESPONSE_URL=api.response_url("e2e"))
-            status, elapsed, _ = await sender.command(form)
-            assert status == 200 and elapsed < 3
+            status, _, _ = await sender.command(form)
+            assert status == 200
             [response] = await api.wait_async("/response/e2e", timeout=30)
             assert response.body["response_type"] == "ephemeral" and response.body["blocks"]
 
