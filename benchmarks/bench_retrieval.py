@@ -293,10 +293,6 @@ class _FixedVectors:
 
 # ------------------------------------------------------------------------------------------ worker
 
-def _write_results(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
 def _score_py(results: Path, gold: Path) -> dict | None:
     script = gold.parent / "score.py"
     if not script.is_file():
@@ -313,13 +309,12 @@ def worker(args) -> dict:
     """Measure one corpus (`shipped` or a chunk count) in this process; returns the figures."""
     import torch
 
-    from bot.evaluation import score, to_result
+    from bot.evaluation import score, to_result, write_results
     from bot.settings import Settings
     from naive import NaivePipeline, read_raw_documents
-    from retrieval.chunking import split_sentences
     from retrieval.embedding import SentenceTransformerEmbedder
     from retrieval.engine import Engine
-    from retrieval.index_store import IndexStore, window_texts
+    from retrieval.index_store import IndexStore, embedding_texts
     from retrieval.lexical import LexicalIndex
 
     work = Path(args.workdir)
@@ -370,9 +365,9 @@ def worker(args) -> dict:
     t = time.perf_counter()
     documents, chunks, _warnings = engine.read_corpus()
     fig["read_chunk_s"] = time.perf_counter() - t
-    sentences_n = sum(len(split_sentences(c.text)) for c in chunks)
-    fig.update(docs=len(documents), chunks=len(chunks), sentence_rows=sentences_n,
-               embedded_rows=2 * len(chunks) + sentences_n)
+    embedded_rows = len(embedding_texts(chunks)[0])
+    fig.update(docs=len(documents), chunks=len(chunks), sentence_rows=embedded_rows - 2 * len(chunks),
+               embedded_rows=embedded_rows)
     reset_peak()
     rss_before = rss_mib()
     if shipped:
@@ -388,8 +383,7 @@ def worker(args) -> dict:
         rng = random.Random(3)
         start = rng.randrange(0, max(1, len(chunks) - 64))
         sample_chunks = chunks[start:start + 64]
-        sample = [c.embed_text for c in sample_chunks] + window_texts(sample_chunks) + \
-            [s for c in sample_chunks for s in split_sentences(c.text)]
+        sample = embedding_texts(sample_chunks)[0]
         t = time.perf_counter()
         for i in range(0, len(sample), 64):
             embedder.embed(sample[i:i + 64])
@@ -508,8 +502,8 @@ def worker(args) -> dict:
         out_dir = Path(args.results_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         ours_path, naive_path = out_dir / "results-advisor.jsonl", out_dir / "results-naive.jsonl"
-        _write_results(ours_path, ours)
-        _write_results(naive_path, theirs)
+        write_results(ours_path, ours)
+        write_results(naive_path, theirs)
         fig["quality"] = {"ours": score(ours, gold), "naive": score(theirs, gold)}
         fig["score_py"] = {"ours": _score_py(ours_path, gold_path), "naive": _score_py(naive_path, gold_path)}
         fig["results_files"] = [str(ours_path), str(naive_path)]

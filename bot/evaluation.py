@@ -111,6 +111,12 @@ def load_questions(path: Path) -> list[dict]:
     return questions
 
 
+def write_results(path: Path, results: list[dict]) -> None:
+    """One JSON line per question: the results format of shared/eval/README.md."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
+
+
 def run_eval(advisor: Advisor, questions_path: Path, out_path: Path) -> dict:
     """Answer every question, write the results file, return the figures."""
     gold = load_questions(questions_path)
@@ -118,6 +124,5 @@ def run_eval(advisor: Advisor, questions_path: Path, out_path: Path) -> dict:
     for g in gold:
         answer = advisor.answer(Question(text=g["question"], platform="eval"))
         results.append(to_result(g["id"], answer))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
+    write_results(out_path, results)
     return score(results, gold) if all("kind" in g for g in gold) else {"questions": len(results)}

@@ -153,6 +153,18 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def embedding_texts(chunks: Sequence[Chunk]) -> tuple[list[str], list[list[str]], list[tuple[int, int]]]:
+    """Every text the index embeds, in row order (each chunk, then each chunk's context window, then each
+    chunk's sentences); the sentences per chunk; and each chunk's sentence rows."""
+    sentences = [split_sentences(c.text) for c in chunks]
+    texts = [c.embed_text for c in chunks] + window_texts(chunks)
+    sentence_rows = []
+    for sents in sentences:
+        sentence_rows.append((len(texts), len(texts) + len(sents)))
+        texts.extend(sents)
+    return texts, sentences, sentence_rows
+
+
 def _sentences_of(columns: dict, n: int) -> tuple[list[list[str]], list[tuple[int, int]]]:
     """Each chunk's sentences and their rows in `vectors` (after the n chunk rows and the n window rows)."""
     flat, counts = columns["sentences"], columns["sentence_counts"]
@@ -399,12 +411,7 @@ class IndexStore:
         """
         with self.locked():
             cache = self._reusable_vectors(embedder.name)
-            sentences = [split_sentences(c.text) for c in chunks]
-            texts = [c.embed_text for c in chunks] + window_texts(chunks)
-            sentence_rows = []
-            for sents in sentences:
-                sentence_rows.append((len(texts), len(texts) + len(sents)))
-                texts.extend(sents)
+            texts, sentences, sentence_rows = embedding_texts(chunks)
             hashes = [content_hash(t) for t in texts]
             missing = sorted({h: i for i, h in reversed(list(enumerate(hashes))) if h not in cache}.items(),
                              key=lambda kv: kv[1])

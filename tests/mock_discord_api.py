@@ -101,9 +101,6 @@ class MockDiscordAPI:
                 raise AssertionError(f"no {count} x {method} {path} within {timeout}s; requests:\n{seen}") from None
         return self.find(method, path)
 
-    def clear(self) -> None:
-        self.requests.clear()
-
     # -- the server ---------------------------------------------------------------------------
 
     def snowflake(self) -> str:

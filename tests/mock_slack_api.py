@@ -57,7 +57,6 @@ class MockSlackAPI:
         self.calls: list[Call] = []
         self.responses: dict[str, dict | Callable[[dict], dict]] = {}
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._ts = itertools.count(1)
         api = self
 
@@ -115,9 +114,8 @@ class MockSlackAPI:
     # -- canned answers ------------------------------------------------------------------------
 
     def _respond(self, path: str, body: dict, headers: dict) -> tuple[int, dict | str]:
-        with self._changed:
+        with self._lock:
             self.calls.append(Call(path, body, headers, time.monotonic()))
-            self._changed.notify_all()
             ts = f"1700000000.{next(self._ts):06d}"
         if path.startswith("/response/"):
             return 200, "ok"
@@ -148,19 +146,9 @@ class MockSlackAPI:
         with self._lock:
             return [c for c in self.calls if c.method == path or c.path == path]
 
-    def wait_for(self, path: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
-        """Block until at least `count` calls to `path` arrived (or the timeout passed); returns them."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = [c for c in self.calls if c.method == path or c.path == path]
-                left = deadline - time.monotonic()
-                if len(found) >= count or left <= 0:
-                    return found
-                self._changed.wait(left)
-
     async def wait_async(self, path: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
-        """`wait_for` for tests whose app runs on the same event loop: polls without blocking it."""
+        """Wait until at least `count` calls to `path` arrived (or the timeout passed), without blocking the
+        event loop the app runs on; returns them."""
         import asyncio
 
         deadline = time.monotonic() + timeout
@@ -169,11 +157,6 @@ class MockSlackAPI:
             if len(found) >= count or time.monotonic() >= deadline:
                 return found
             await asyncio.sleep(0.01)
-
-    def reset(self) -> None:
-        with self._lock:
-            self.calls.clear()
-            self.responses.clear()
 
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> dict:
