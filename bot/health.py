@@ -45,19 +45,26 @@ def address_from_env() -> tuple[str, int] | None:
     return os.environ.get(HOST_ENV, "").strip() or DEFAULT_HOST, int(raw)
 
 
-async def start(service, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve /healthz on the running loop; returns the runner (to clean up) and the bound port (0 picks one)."""
-    web_app = web.Application()
-    add_route(web_app, service)
+async def listen(web_app: web.Application, host: str, port: int, hint: str,
+                 purpose: str = "") -> tuple[web.AppRunner, int]:
+    """Serve an aiohttp application on the running loop; returns the runner (to clean up) and the bound port
+    (0 picks one). A port that cannot be had is a SettingsError: "Cannot listen on host:port[ purpose] (why);
+    hint"."""
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise SettingsError(f"Cannot listen on {host}:{port} for {HEALTH_PATH} ({exc.strerror or exc}); "
-                            f"set {PORT_ENV} to a free port.") from None
+        raise SettingsError(f"Cannot listen on {host}:{port}{purpose} ({exc.strerror or exc}); {hint}") from None
     return runner, runner.addresses[0][1]
+
+
+async def start(service, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve /healthz on the running loop; returns the runner (to clean up) and the bound port (0 picks one)."""
+    web_app = web.Application()
+    add_route(web_app, service)
+    return await listen(web_app, host, port, f"set {PORT_ENV} to a free port.", f" for {HEALTH_PATH}")
 
 
 class HealthThread:

@@ -375,16 +375,8 @@ async def check_auth(client: AsyncWebClient) -> None:
 async def start_http_server(app: AsyncApp, service: ChatService, host: str = "127.0.0.1",
                             port: int = 3000) -> tuple[web.AppRunner, int]:
     """Serve the app over HTTP on the running loop; returns the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(create_web_app(app, service), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise SettingsError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port, "
-                            "or --host 127.0.0.1 / 0.0.0.0.") from None
-    return runner, runner.addresses[0][1]
+    return await health.listen(create_web_app(app, service), host, port,
+                               "choose another --port, or --host 127.0.0.1 / 0.0.0.0.")
 
 
 @contextlib.asynccontextmanager
