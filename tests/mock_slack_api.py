@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -13,6 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
+import aiohttp
+
+SECRET = "0123456789abcdef0123456789abcdef"  # fake signing secret
+BOT_TOKEN = "xoxb-1111-2222-faketoken"  # fake
 BOT_USER_ID = "UBOTADVISOR"
 BOT_ID = "BBOTADVISOR"
 TEAM_ID = "T0MOCKTEAM"
@@ -149,8 +155,6 @@ class MockSlackAPI:
     async def wait_async(self, path: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
         """Wait until at least `count` calls to `path` arrived (or the timeout passed), without blocking the
         event loop the app runs on; returns them."""
-        import asyncio
-
         deadline = time.monotonic() + timeout
         while True:
             found = self.calls_to(path)
@@ -197,3 +201,30 @@ class SlackSender:
 
         return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded",
                                **kwargs)
+
+
+class Slack:
+    """An in-process app on 127.0.0.1, the mock Web API it talks to, and a signed sender."""
+
+    def __init__(self, api: MockSlackAPI, service, sender: SlackSender, url: str):
+        self.api, self.service, self.sender, self.url = api, service, sender, url
+
+
+@contextlib.asynccontextmanager
+async def serve(api: MockSlackAPI, service):
+    """The real bolt app for `service` over HTTP on 127.0.0.1, talking to `api`; stops cleanly."""
+    from bot.slack_adapter import SlackTokens, create_app, start_http_server
+
+    app = create_app(service, SlackTokens(BOT_TOKEN, signing_secret=SECRET, api_url=api.url))
+    runner, port = await start_http_server(app, service, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            url = f"http://127.0.0.1:{port}"
+            yield Slack(api, service, SlackSender(session, f"{url}/slack/events", SECRET), url)
+    finally:
+        await runner.cleanup()
+        # let bolt's background listeners finish, so nothing outlives the test
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=5)
+

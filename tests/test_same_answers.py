@@ -7,29 +7,24 @@ each platform shows are compared with each other and with what the shared store 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import discord
 import pytest
 
 from bot.discord_adapter import create_bot
 from bot.service import ChatService
-from bot.slack_adapter import SlackTokens, create_app, start_http_server
 from bot.slack_render import ACTION_HELPFUL, citation_text
 from bot.store import Store
 from retrieval.answer import Citation
-from tests.mock_discord_api import APPLICATION_ID, MockDiscordAPI
-from tests.mock_slack_api import MockSlackAPI, SlackSender
+from tests.mock_discord_api import APPLICATION_ID, DEFAULT_CHANNEL_ID, MockDiscordAPI
+from tests.mock_slack_api import MockSlackAPI, SlackSender, serve
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SLACK_SECRET = "0123456789abcdef0123456789abcdef"  # fake
-SLACK_TOKEN = "xoxb-1111-2222-faketoken"  # fake
-DISCORD_CHANNEL = "1110000000000000000"
+DISCORD_CHANNEL = DEFAULT_CHANNEL_ID
 QUESTIONS = [
     "does a Series A startup hire ML PMs?",
     "what is the difference between an AI PM and an ML PM?",
@@ -59,20 +54,13 @@ async def both(fake_advisor, tmp_path, monkeypatch):
     with MockSlackAPI() as slack_api:
         async with MockDiscordAPI() as discord_api:
             monkeypatch.setattr(discord.http.Route, "BASE", discord_api.base)
-            app = create_app(service, SlackTokens(SLACK_TOKEN, signing_secret=SLACK_SECRET, api_url=slack_api.url))
-            runner, port = await start_http_server(app, service, "127.0.0.1", 0)
             client = create_bot(service)
             await client.login("mock.discord.token")
             try:
-                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                    sender = SlackSender(session, f"http://127.0.0.1:{port}/slack/events", SLACK_SECRET)
-                    yield Both(service, store, slack_api, sender, discord_api, client)
+                async with serve(slack_api, service) as slack:
+                    yield Both(service, store, slack_api, slack.sender, discord_api, client)
             finally:
                 await client.close()
-                await runner.cleanup()
-                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                if others:  # let bolt's background listeners finish, so nothing outlives the test
-                    await asyncio.wait(others, timeout=5)
     store.close()
 
 

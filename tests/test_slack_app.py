@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import logging
@@ -22,15 +21,13 @@ import pytest
 from bot.guards import Limits
 from bot.service import ChatService
 from bot.settings import Settings, SettingsError
-from bot.slack_adapter import SlackTokens, clean_text, create_app, start_http_server, tokens_from_env
+from bot.slack_adapter import SlackTokens, clean_text, create_app, tokens_from_env
 from bot.slack_render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
 from bot.store import Store
-from tests.mock_slack_api import BOT_USER_ID, MockSlackAPI, SlackSender
+from tests.mock_slack_api import BOT_TOKEN, BOT_USER_ID, SECRET, MockSlackAPI, SlackSender, serve
 from tests.waiting import stop, wait_until_healthy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
-SECRET = "0123456789abcdef0123456789abcdef"  # fake
-BOT_TOKEN = "xoxb-1111-2222-faketoken"  # fake
 QUIET = 0.3  # how long to wait to be sure nothing (more) is posted
 
 
@@ -43,29 +40,6 @@ def fixture(name: str, **replace) -> dict:
 
 def all_text(call) -> str:
     return json.dumps(call.body.get("blocks", [])) + call.body.get("text", "")
-
-
-class Slack:
-    """An in-process app on 127.0.0.1, the mock Web API it talks to, and a signed sender."""
-
-    def __init__(self, api: MockSlackAPI, service: ChatService, sender: SlackSender, url: str):
-        self.api, self.service, self.sender, self.url = api, service, sender, url
-
-
-@contextlib.asynccontextmanager
-async def serve(api: MockSlackAPI, service: ChatService):
-    app = create_app(service, SlackTokens(BOT_TOKEN, signing_secret=SECRET, api_url=api.url))
-    runner, port = await start_http_server(app, service, "127.0.0.1", 0)
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            url = f"http://127.0.0.1:{port}"
-            yield Slack(api, service, SlackSender(session, f"{url}/slack/events", SECRET), url)
-    finally:
-        await runner.cleanup()
-        # let bolt's background listeners finish, so nothing outlives the test
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        if others:
-            await asyncio.wait(others, timeout=5)
 
 
 @pytest.fixture
