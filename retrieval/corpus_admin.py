@@ -79,6 +79,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it private; a bot running as another user must read the corpus
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

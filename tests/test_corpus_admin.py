@@ -258,3 +258,8 @@ def test_cli_list_warns_about_unreadable_and_unconverted_files(capsys, fake_mode
 def test_cli_list_of_a_missing_folder_exits_2(capsys, fake_model, tmp_path, data_dir):
     code, out, err = corpus_cmd(capsys, "list", tmp_path / "nowhere", data_dir)
     assert_one_line_error(code, out, err, "does not exist")
+
+
+def test_added_documents_are_readable_by_the_bot_user_not_private_to_whoever_added_them(corpus_dir):
+    entry = add_file(corpus_dir, ARTICLE)
+    assert (corpus_dir / entry.file).stat().st_mode & 0o777 == 0o644
