@@ -56,13 +56,19 @@ def to_result(qid: str, answer) -> dict:
     }
 
 
+def _sides(result: dict, evidence: list[str]) -> set[str]:
+    """The documents whose cited passages show one of the evidence strings: both, when a conflict is shown."""
+    return {c["source"] for c in result["answer"]["citations"] for e in evidence if _contains(c["text"], e)}
+
+
 def score(results: list[dict], gold: list[dict]) -> dict:
-    """The figures of shared/eval/score.py that do not need the source files."""
+    """The figures of shared/eval/score.py (a conflict's sides read from the citations, not the source files)."""
     by_id = {r["id"]: r for r in results}
     answerable = [g for g in gold if g.get("kind") != "out_of_scope"]
     oos = [g for g in gold if g.get("kind") == "out_of_scope"]
     hits = {1: 0, 3: 0, 5: 0}
-    shows = false_abstain = 0
+    shows = false_abstain = conflicts = conflicts_both = 0
+    reciprocal = 0.0
     shown_sizes = []
     for g in answerable:
         r = by_id[g["id"]]
@@ -70,18 +76,24 @@ def score(results: list[dict], gold: list[dict]) -> dict:
         rank = next((i for i, p in enumerate(passages, 1) if any(_contains(p, e) for e in g["evidence"])), None)
         for k in hits:
             hits[k] += bool(rank and rank <= k)
+        reciprocal += 1 / rank if rank else 0.0
         shown = r["answer"]["text"] + "\n" + "\n".join(c["text"] for c in r["answer"]["citations"])
         false_abstain += r["abstained"]
         if not r["abstained"]:
             shows += any(_contains(shown, e) for e in g["evidence"])
             shown_sizes.append(len(shown))
+        if g.get("kind") == "conflict":
+            conflicts += 1
+            conflicts_both += not r["abstained"] and len(_sides(r, g["evidence"])) >= 2
     n = max(1, len(answerable))
     shown_sizes.sort()
     figures = {f"hit@{k}": round(v / n, 3) for k, v in hits.items()}
     figures.update({
+        "mrr": round(reciprocal / n, 3),
         "answer_shows_evidence": round(shows / n, 3),
         "false_abstain": round(false_abstain / n, 3),
         "oos_abstain": round(sum(by_id[g["id"]]["abstained"] for g in oos) / max(1, len(oos)), 3),
+        "conflict_shows_both": f"{conflicts_both}/{conflicts}",
         "shown_chars_median": shown_sizes[len(shown_sizes) // 2] if shown_sizes else 0,
     })
     return figures

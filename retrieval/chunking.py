@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from retrieval.documents import Document
 
 # Bump when chunk boundaries or texts change: the index manifest records it, so old indexes rebuild.
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 
 MAX_CHUNK_CHARS = 480
 SHORT_PARAGRAPH_CHARS = 110
@@ -31,6 +31,7 @@ class Chunk:
     doc_title: str
     section: str
     text: str
+    kind: str = "paragraph"  # paragraph | list | table (one row): what its neighbours are to it
 
     @property
     def embed_text(self) -> str:
@@ -47,7 +48,7 @@ class Chunk:
     @property
     def record_hash(self) -> str:
         """Hash of everything a citation shows: a renamed document or title makes the index stale."""
-        return content_hash("\x00".join((self.id, self.doc_id, self.doc_title, self.section, self.text)))
+        return content_hash("\x00".join((self.id, self.doc_id, self.doc_title, self.section, self.text, self.kind)))
 
 
 def content_hash(text: str) -> str:
@@ -241,7 +242,8 @@ def chunk_document(doc: Document) -> list[Chunk]:
         else:
             merged.append((section, "short" if short else kind, text))
     return [
-        Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, doc_title=doc.title, section=section, text=text)
-        for n, (section, _kind, text) in enumerate(merged, 1)
+        Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, doc_title=doc.title, section=section, text=text,
+              kind="paragraph" if kind == "short" else kind)
+        for n, (section, kind, text) in enumerate(merged, 1)
         if text.strip()
     ]

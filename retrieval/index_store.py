@@ -26,12 +26,13 @@ from retrieval.lexical import LexicalIndex
 logger = logging.getLogger(__name__)
 
 # 5: columnar chunks.json, vector hashes in vector_hashes.npy, BM25 saved in bm25/, (size, CRC-32) per file,
-# and a stamp of the corpus files the index was built from.
-FORMAT_VERSION = 5
+# and a stamp of the corpus files the index was built from. 6: each chunk's kind (a table row's window is itself).
+FORMAT_VERSION = 6
+_REUSABLE_FORMATS = (5, 6)  # their vectors are found by vector_hashes.npy; format 4's by its manifest
 CURRENT = "current"
 READERS = ".readers"  # in each generation: readers hold a shared lock on it, pruning needs an exclusive one
 BM25_PREFIX = "bm25."  # LexicalIndex's files, beside the others
-_CHUNK_FIELDS = ("id", "doc_id", "doc_title", "section", "text")
+_CHUNK_FIELDS = ("id", "doc_id", "doc_title", "section", "text", "kind")
 _BLOCK = 1 << 24
 
 
@@ -85,9 +86,16 @@ class LoadedIndex:
 
 
 def window_texts(chunks: Sequence[Chunk]) -> list[str]:
-    """Each chunk with its neighbours in the same document: the context its own words may lack."""
+    """Each chunk with its neighbours in the same document: the context its own words may lack.
+
+    A table row is the exception: it already carries its header, and the rows beside it are other facts
+    ("Customer: ..." beside "Technical depth: ..."), which would only blur what it says.
+    """
     out = []
     for i, chunk in enumerate(chunks):
+        if chunk.kind == "table":
+            out.append("\n".join(t for t in (chunk.section, chunk.text) if t))
+            continue
         before = chunks[i - 1].text if i > 0 and chunks[i - 1].doc_id == chunk.doc_id else ""
         after = chunks[i + 1].text if i + 1 < len(chunks) and chunks[i + 1].doc_id == chunk.doc_id else ""
         out.append("\n".join(t for t in (chunk.section, before, chunk.text, after) if t))
@@ -354,7 +362,7 @@ class IndexStore:
                     return {}
                 if data.get("format_version") == 4:
                     return self._legacy_vectors(gen, data)
-                if data.get("format_version") != FORMAT_VERSION or "vector_hashes.npy" not in data.get("files", {}):
+                if data.get("format_version") not in _REUSABLE_FORMATS or "vector_hashes.npy" not in data.get("files", {}):
                     return {}
                 files = data["files"]
                 self._check_files(gen, files, skip=("vectors.npy", "vector_hashes.npy"))

@@ -136,6 +136,15 @@ def test_table_with_separator_row():
     assert not any(t.startswith("Role") for t in texts), "the header row is a label, not a chunk"
 
 
+def test_each_chunk_knows_what_kind_of_block_it_comes_from():
+    chunks = chunk_document(doc(
+        "A paragraph of prose sits before the table and is long enough to stand on its own here.\n\n"
+        "| Role | Base |\n|---|---|\n| ML PM | $200k |\n\nAsk the hiring manager:\n- Who owns the eval set?"
+    ))
+    kinds = {c.text.split(":")[0].split(" sits")[0]: c.kind for c in chunks}
+    assert kinds == {"A paragraph of prose": "paragraph", "ML PM": "table", "Ask the hiring manager": "list"}
+
+
 def test_two_column_table_rows_read_as_label_and_value():
     chunks = chunk_document(doc("| Profile | Best fit |\n| --- | --- |\n| Statistics background | ML PM |\n"))
     assert [c.text for c in chunks] == ["Statistics background: ML PM"]

@@ -12,7 +12,7 @@ import pytest
 from retrieval.chunking import CHUNKER_VERSION, chunk_document
 from retrieval.documents import load_corpus
 from retrieval.engine import Engine
-from retrieval.index_store import CURRENT, FORMAT_VERSION, READERS, IndexDamagedError, IndexStore
+from retrieval.index_store import CURRENT, FORMAT_VERSION, READERS, IndexDamagedError, IndexStore, window_texts
 from tests.fakes import HashingEmbedder
 
 GUIDE = "ai-ml-data-pm-guide.txt"
@@ -118,6 +118,20 @@ def test_sentence_vectors_are_the_embeddings_of_the_sentences(store, built, fake
     assert end - start == len(loaded.sentences[position])
     expected = HashingEmbedder().embed(loaded.sentences[position])
     assert np.allclose(loaded.vectors[start:end], expected)
+
+
+def test_a_table_rows_window_is_the_row_not_the_rows_beside_it(store, built, fake_embedder):
+    chunks, loaded, _ = built
+    windows = window_texts(chunks)
+    row = next(i for i, c in enumerate(chunks) if c.text.startswith("Technical depth:"))
+    assert chunks[row].kind == "table" and chunks[row - 1].kind == chunks[row + 1].kind == "table"
+    assert windows[row] == "\n".join(t for t in (chunks[row].section, chunks[row].text) if t)
+    assert chunks[row + 1].text not in windows[row] and chunks[row - 1].text not in windows[row]
+    prose = next(i for i, c in enumerate(chunks) if c.kind == "paragraph" and i > 0
+                 and chunks[i - 1].doc_id == c.doc_id == chunks[i + 1].doc_id)
+    assert chunks[prose - 1].text in windows[prose] and chunks[prose + 1].text in windows[prose]
+    assert np.allclose(loaded.window_vectors()[row], fake_embedder.embed([windows[row]])[0])
+    assert [c.kind for c in store.load().chunks] == [c.kind for c in chunks], "kinds survive the round trip"
 
 
 def test_no_index_loads_as_none(store):
@@ -428,8 +442,25 @@ def test_an_index_of_the_older_format_is_rebuilt_without_embedding_again(store, 
         assert store.load() is None and store.read_manifest() is None
         rebuilt, embedded = store.build(chunks, embedder)
     assert embedded == 0 == embedder.texts_embedded, "an upgrade reuses the older format's vectors"
-    assert caplog.text.count("has an older format (4, now 5); it will be rebuilt") == 1
+    assert caplog.text.count(f"has an older format (4, now {FORMAT_VERSION}); it will be rebuilt") == 1
     assert np.array_equal(store.load().vectors, loaded.vectors)
+
+
+def test_an_index_of_format_5_is_rebuilt_reusing_its_vectors(store, built, caplog):
+    """Format 5 had no chunk kinds: the upgrade re-embeds only the table rows' new windows."""
+    import logging
+
+    chunks, loaded, _ = built
+    gen = store.current_generation()
+    manifest = json.loads((gen / "manifest.json").read_text())
+    (gen / "manifest.json").write_text(json.dumps(dict(manifest, format_version=5)), encoding="utf-8")
+    embedder = HashingEmbedder()
+    with caplog.at_level(logging.INFO, logger="retrieval.index_store"):
+        assert store.read_manifest() is None
+        rebuilt, embedded = store.build(chunks, embedder)
+    assert embedded == 0 == embedder.texts_embedded, "every text of this build was in the format-5 index"
+    assert caplog.text.count(f"has an older format (5, now {FORMAT_VERSION})") == 1
+    assert np.array_equal(rebuilt.vectors, loaded.vectors)
 
 
 def test_an_older_format_whose_vectors_are_damaged_is_rebuilt_from_scratch(store, built):

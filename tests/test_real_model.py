@@ -113,6 +113,8 @@ def test_dev_set_meets_the_targets(real_advisor, tmp_path):
     assert figures["answer_shows_evidence"] >= 0.85, figures
     assert figures["oos_abstain"] >= 0.75, figures
     assert figures["false_abstain"] <= 0.05, figures
+    assert figures["conflict_shows_both"] == "4/4", figures
+    assert figures["shown_chars_median"] <= 1200, figures
 
 
 def test_torch_threads_setting_applies_and_bad_values_are_refused(monkeypatch):
