@@ -31,7 +31,7 @@ also even much many get got go going want need know think tell say said make way
 
 # Career vocabulary that people and documents spell differently; a query word brings its kin into BM25.
 SYNONYMS = [
-    {"pay", "salary", "salaries", "compensation", "tc", "earn", "paid", "pays"},
+    {"pay", "salary", "salaries", "compensation", "tc", "earn", "paid", "pays", "money", "earnings", "wage", "wages"},
     {"job", "role", "position", "gig", "posting"},
     {"title", "name", "titles"},
     {"interview", "loop", "rounds"},

@@ -481,3 +481,14 @@ def test_tokenising_from_several_threads_at_once_gives_the_same_words():
     expected = [expand(tokenize(t)) for t in texts]
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(lambda t: expand(tokenize(t)), texts)) == expected
+
+
+def test_everyday_words_for_pay_reach_the_salary_passages():
+    """"make more money" shares no word with "Salaries reflect the gap" or "AI PM pays ..."; its synonyms do."""
+    from retrieval.lexical import LexicalIndex
+
+    texts = ["Salaries reflect the gap: ML PMs at L5 start at $280K TC.", "AI PM pays slightly more on average.",
+             "ML PMs own the model and its metrics."]
+    scores = LexicalIndex(texts).scores("do AI PMs make more money than ML PMs?")
+    assert scores[0] > scores[2] and scores[1] > scores[2]
+
