@@ -713,8 +713,8 @@ def render(figs: list[dict], starts: dict, meta: dict) -> str:
                   "Naive: the top passage is the answer.", "",
                   "| figure | advisor | naive |", "|---|---:|---:|"]
         keys = list(q["ours"].keys())
-        for extra in ("mrr", "conflict_shows_both", "passage_chars_median"):
-            if sp.get("ours") and extra in sp["ours"]:
+        for extra in ("passage_chars_median",):  # score.py's only figure that bot.evaluation.score lacks
+            if sp.get("ours") and extra in sp["ours"] and extra not in keys:
                 keys.append(extra)
         for key in keys:
             ours = q["ours"].get(key, (sp.get("ours") or {}).get(key, "–"))
