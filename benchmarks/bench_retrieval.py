@@ -712,10 +712,9 @@ def render(figs: list[dict], starts: dict, meta: dict) -> str:
                   "`bot.evaluation.score` and, where named, `shared/eval/score.py` on the same results files. "
                   "Naive: the top passage is the answer.", "",
                   "| figure | advisor | naive |", "|---|---:|---:|"]
-        keys = list(q["ours"].keys())
-        for extra in ("passage_chars_median",):  # score.py's only figure that bot.evaluation.score lacks
-            if sp.get("ours") and extra in sp["ours"] and extra not in keys:
-                keys.append(extra)
+        keys = list(q["ours"])
+        if "passage_chars_median" in (sp.get("ours") or {}):  # the one score.py figure bot.evaluation.score lacks
+            keys.append("passage_chars_median")
         for key in keys:
             ours = q["ours"].get(key, (sp.get("ours") or {}).get(key, "–"))
             theirs = q["naive"].get(key, (sp.get("naive") or {}).get(key, "–"))
