@@ -71,12 +71,24 @@ def test_dockerfile_installs_as_ci_does():
     torch_pin = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text())[1]
     # the only differences: CPU torch from PyTorch's index first, and the apps' extras instead of [dev]
     expected = [s.replace('".[dev]"', '".[slack,discord]"') for s in ci[:-1]]
-    expected.insert(3, f'pip install --quiet {torch_pin} --index-url "$TORCH_INDEX_URL"')
+    expected.insert(expected.index(". .venv/bin/activate") + 1,
+                    f'pip install --quiet {torch_pin} --index-url "$TORCH_INDEX_URL"')
     assert docker_steps[:-1] == expected
     assert docker_steps[-1].startswith(ci[-1]) and "nvidia-" in docker_steps[-1] and "exit 1" in docker_steps[-1]
     args = dict(a.split("=", 1) for op, a in dockerfile() if op == "ARG")
     assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
     assert "https://download.pytorch.org/whl/cpu" in (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_exactly_the_readme_quick_start():
+    """A step CI takes and the README does not (say, upgrading pip) would hide an install the README breaks."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    quick_start = [step.strip() for line in block.splitlines() if line.strip() for step in line.split(" && ")]
+    commands = ("python3 -m venv", ". .venv/", "pip ", "python -m pip", "advisor ", "pytest")
+    ci = [line.strip().replace(" --quiet", "") for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip().startswith(commands)]
+    assert ci == quick_start
 
 
 def test_dockerfile_bakes_the_index_and_runs_unprivileged():
