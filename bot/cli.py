@@ -96,11 +96,18 @@ def cmd_eval(args) -> int:
 def cmd_calibrate(args) -> int:
     from bot.calibration import calibrate
 
+    if args.folds == 1 or args.folds < 0:
+        raise SettingsError("--folds must be 0 (no cross-validation) or 2 or more, e.g. --folds 5")
     advisor = _advisor(args)
     extra = {"out": Path(args.out)} if args.out else {}  # default: the calibration shipped with the package
-    report = calibrate(advisor, Path(args.questions), **extra)
+    report = calibrate(advisor, Path(args.questions), folds=args.folds, **extra)
     for key, value in report.items():
-        print(f"{key:14} {value}")
+        if isinstance(value, dict) and key != "abstainer":
+            print(f"{key}:")
+            for name, figure in value.items():
+                print(f"  {name:26} {figure}")
+        else:
+            print(f"{key:14} {value}")
     return 0
 
 
@@ -136,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="where to write one result line per question")
     ev.set_defaults(func=cmd_eval)
 
-    cal = sub.add_parser("calibrate", parents=[common], help="fit when to say 'not covered' on a labelled set")
+    cal = sub.add_parser("calibrate", parents=[common], help="fit the ranking and when to say 'not covered' on a labelled set")
     cal.add_argument("--questions", required=True, help="JSONL with kind=out_of_scope for questions to refuse")
     cal.add_argument("--out", help="where to save (default: the calibration shipped with the package)")
+    cal.add_argument("--folds", type=int, default=0,
+                     help="first fit on all folds but one and score the one left out, for each of N folds, "
+                          "and print those figures (default 0: no cross-validation)")
     cal.set_defaults(func=cmd_calibrate)
 
     serve = sub.add_parser("serve", help="run the bot on a platform")

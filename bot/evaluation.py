@@ -8,6 +8,7 @@ import unicodedata
 from pathlib import Path
 
 from bot.core import Advisor, Question
+from retrieval.answer import leans_on_previous
 
 _TRANSLATE = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
@@ -20,7 +21,7 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _contains(passage: str, evidence: str) -> bool:
+def contains(passage: str, evidence: str) -> bool:
     """Evidence matching as in shared/eval/score.py: exact after normalising, or 90% of its words in a window."""
     p, e = _normalise(passage), _normalise(evidence)
     if e and e in p:
@@ -43,6 +44,12 @@ def _contains(passage: str, evidence: str) -> bool:
     return False
 
 
+def short_answer_sentences(text: str) -> list[str]:
+    """The short answer's cited sentences, each without the “Document”: label an attribution puts first."""
+    parts = [p.strip() for p in re.split(r"\[\d+\]", text or "") if p.strip()]
+    return [re.sub(r'^[“"][^”"]{1,120}[”"]:\s*', "", p) for p in parts]
+
+
 def to_result(qid: str, answer) -> dict:
     """One results line: exactly the passages retrieved and the answer shown."""
     return {
@@ -58,7 +65,7 @@ def to_result(qid: str, answer) -> dict:
 
 def _sides(result: dict, evidence: list[str]) -> set[str]:
     """The documents whose cited passages show one of the evidence strings: both, when a conflict is shown."""
-    return {c["source"] for c in result["answer"]["citations"] for e in evidence if _contains(c["text"], e)}
+    return {c["source"] for c in result["answer"]["citations"] for e in evidence if contains(c["text"], e)}
 
 
 def score(results: list[dict], gold: list[dict]) -> dict:
@@ -67,21 +74,27 @@ def score(results: list[dict], gold: list[dict]) -> dict:
     answerable = [g for g in gold if g.get("kind") != "out_of_scope"]
     oos = [g for g in gold if g.get("kind") == "out_of_scope"]
     hits = {1: 0, 3: 0, 5: 0}
-    shows = false_abstain = conflicts = conflicts_both = 0
+    shows = first = false_abstain = conflicts = conflicts_both = sentences = leaning = 0
     reciprocal = 0.0
     shown_sizes = []
     for g in answerable:
         r = by_id[g["id"]]
         passages = [h["text"] for h in r["hits"]]
-        rank = next((i for i, p in enumerate(passages, 1) if any(_contains(p, e) for e in g["evidence"])), None)
+        rank = next((i for i, p in enumerate(passages, 1) if any(contains(p, e) for e in g["evidence"])), None)
         for k in hits:
             hits[k] += bool(rank and rank <= k)
         reciprocal += 1 / rank if rank else 0.0
         shown = r["answer"]["text"] + "\n" + "\n".join(c["text"] for c in r["answer"]["citations"])
         false_abstain += r["abstained"]
         if not r["abstained"]:
-            shows += any(_contains(shown, e) for e in g["evidence"])
+            shows += any(contains(shown, e) for e in g["evidence"])
             shown_sizes.append(len(shown))
+            # what a chat reader reads first: the short answer up to its first citation mark
+            head = re.split(r"\[\d+\]", r["answer"]["text"], maxsplit=1)[0]
+            first += any(contains(head, e) for e in g["evidence"])
+            for sentence in short_answer_sentences(r["answer"]["text"]):
+                sentences += 1
+                leaning += leans_on_previous(sentence)
         if g.get("kind") == "conflict":
             conflicts += 1
             conflicts_both += not r["abstained"] and len(_sides(r, g["evidence"])) >= 2
@@ -91,6 +104,8 @@ def score(results: list[dict], gold: list[dict]) -> dict:
     figures.update({
         "mrr": round(reciprocal / n, 3),
         "answer_shows_evidence": round(shows / n, 3),
+        "answer_first": round(first / n, 3),
+        "leaning_sentences": round(leaning / max(1, sentences), 3),
         "false_abstain": round(false_abstain / n, 3),
         "oos_abstain": round(sum(by_id[g["id"]]["abstained"] for g in oos) / max(1, len(oos)), 3),
         "conflict_shows_both": f"{conflicts_both}/{conflicts}",
@@ -119,6 +134,10 @@ def load_questions(path: Path) -> list[dict]:
                 raise QuestionsFileError(f"{path} line {n} is not JSON; each line must be one JSON object") from None
             if not isinstance(item, dict) or not isinstance(item.get("question"), str) or "id" not in item:
                 raise QuestionsFileError(f"{path} line {n} needs an \"id\" and a \"question\"")
+            context = item.get("context")
+            if context is not None and not (isinstance(context, list) and all(isinstance(c, str) for c in context)):
+                raise QuestionsFileError(f"{path} line {n}: \"context\" must be a list of the thread's earlier "
+                                         "questions (strings), oldest first")
             questions.append(item)
     return questions
 
@@ -129,12 +148,20 @@ def write_results(path: Path, results: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
 
 
+def ask(advisor: Advisor, item: dict):
+    """Ask a labelled question as a chat adapter would: after its thread's earlier questions, if any."""
+    context = tuple(c for c in item.get("context") or () if isinstance(c, str))
+    return advisor.answer(Question(text=item["question"], platform="eval", context=context))
+
+
+def answer_all(advisor: Advisor, gold: list[dict]) -> list[dict]:
+    """Every question's results line."""
+    return [to_result(g["id"], ask(advisor, g)) for g in gold]
+
+
 def run_eval(advisor: Advisor, questions_path: Path, out_path: Path) -> dict:
     """Answer every question, write the results file, return the figures."""
     gold = load_questions(questions_path)
-    results = []
-    for g in gold:
-        answer = advisor.answer(Question(text=g["question"], platform="eval"))
-        results.append(to_result(g["id"], answer))
+    results = answer_all(advisor, gold)
     write_results(out_path, results)
     return score(results, gold) if all("kind" in g for g in gold) else {"questions": len(results)}

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 from retrieval.search import SearchResult
-
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 
 def features(result: SearchResult) -> dict[str, float]:
@@ -17,6 +13,7 @@ def features(result: SearchResult) -> dict[str, float]:
     return {
         "top_dense": result.top_dense,
         "top_fused": result.hits[0].score if result.hits else 0.0,
+        "top_centred": result.top_centred,
         "coverage": result.coverage,
         "unknown_names": float(min(result.unknown_names, 2)),
     }
@@ -89,13 +86,7 @@ class Abstainer:
     def should_abstain(self, result: SearchResult) -> bool:
         return not result.hits or self.refuses(features(result))
 
-    def save(self, path: Path = CALIBRATION_FILE) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE) -> "Abstainer":
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            # uncalibrated fallback: only a clearly unrelated question abstains
-            return cls(weights={"top_dense": 12.0}, bias=-4.0, threshold=0.5)
+    def uncalibrated(cls) -> "Abstainer":
+        """Before any calibration: only a clearly unrelated question abstains."""
+        return cls(weights={"top_dense": 12.0}, bias=-4.0, threshold=0.5)

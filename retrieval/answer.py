@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from retrieval.chunking import split_sentences
 from retrieval.index_store import LoadedIndex
+from retrieval.lexical import tokenize
 from retrieval.search import Hit, SearchResult
 
 MAX_SENTENCES = 3
 MAX_QUOTE_CHARS = 300
-MAX_ANSWER_SENTENCE_CHARS = 240
-CITE_MARGIN = 0.2  # a runner-up passage is cited when its score is this close to the best
-OTHER_SOURCE_MARGIN = 0.2  # a second document is heard when its best passage is this close
+MAX_ANSWER_SENTENCE_CHARS = 280
+# A further passage of the same document is worth a sentence only when it scores this close to the best
+# (in shares of the spread of the candidates' scores) and says something the lead does not.
+SAME_SOURCE_MARGIN = 0.1
+# Another document's view is heard when its best passage scores this close to the best: where the two
+# documents disagree (salaries, how technical AI PM is), the answer shows both positions.
+OTHER_SOURCE_MARGIN = 0.35
+SAME_POINT = 0.5  # weight of a passage's similarity to the lead when choosing another document's view
+# Passages cited below the short answer without a sentence of their own: more of what was found, to check
+# and read on. The reader is shown at most MAX_SENTENCES passages in all.
+MAX_CITED = 3
+FURTHER_QUOTE_CHARS = 260  # their quotes are shorter: they back the answer up, they are not it
+MIN_STANDALONE_CHARS = 40  # a shorter line ("Not X: the title.") is read with the sentence after it
+REDUNDANT = 0.85  # a sentence this similar to one already shown says the same again
+
+# A sentence that opens like this leans on one before it ("That's an ML PM ...", "But Y: ...") and does not
+# stand alone in a chat: it is shown with the sentence it leans on, or not at all.
+_LEANS = re.compile(r"^\W*(?:that|this|these|those|it|they|he|she|but|and|so|also|however|conversely|instead|"
+                    r"then|not x|but y)\b", re.IGNORECASE)
+
+
+def leans_on_previous(sentence: str) -> bool:
+    """Whether a sentence opens by pointing back at one the reader may not have been shown."""
+    return bool(_LEANS.match(sentence))
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,7 @@ class Answer:
     sentences: tuple[AnswerSentence, ...] = ()
     hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
     written_by: str = ""  # the model that wrote the text from the cited passages; "" for extractive answers
+    suggestions: tuple[str, ...] = ()  # when not covered: the nearest headings the documents do cover
 
     def to_dict(self) -> dict:
         return {
@@ -59,17 +84,44 @@ class Answer:
             "sentences": [{"text": s.text, "citation": s.citation} for s in self.sentences],
             "citations": [c.__dict__ for c in self.citations],
             "written_by": self.written_by,
+            "suggestions": list(self.suggestions),
         }
 
 
+MAX_SUGGESTIONS = 2
+
+
 def not_covered(question: str, titles: list[str], hits: tuple = ()) -> Answer:
-    """The plain abstention: nothing invented, and where the user could look instead."""
-    known = "; ".join(titles[:5]) + (f" and {len(titles) - 5} more" if len(titles) > 5 else "")
-    text = (
-        "The documents I know don't cover this, so I won't guess. "
-        f"They are about: {known}. Try rephrasing, or add a document that covers it."
-    )
-    return Answer(question=question, text=text, abstained=True, hits=tuple(hits))
+    """The plain abstention: nothing invented, and what the documents do cover nearest to the question (the
+    sections of the closest passages, as questions to ask instead), or else what they are about."""
+    suggestions = suggest(hits)
+    if suggestions:
+        close = " or ".join(f"“{s}”" for s in suggestions)
+        text = ("The documents I know don't cover this, so I won't guess. The nearest they come: "
+                f"{close}. Ask about that, or add a document that covers your question.")
+    else:
+        known = "; ".join(titles[:5]) + (f" and {len(titles) - 5} more" if len(titles) > 5 else "")
+        text = (
+            "The documents I know don't cover this, so I won't guess. "
+            f"They are about: {known}. Try rephrasing, or add a document that covers it."
+        )
+    return Answer(question=question, text=text, abstained=True, hits=tuple(hits), suggestions=tuple(suggestions))
+
+
+def suggest(hits, limit: int = MAX_SUGGESTIONS) -> list[str]:
+    """The headings nearest a question the documents do not answer: the sections of the closest passages
+    (a question heading as it stands, "Do AI PMs need to understand ML models?"), once each; a passage
+    with no section of its own gives its document's title."""
+    out: list[str] = []
+    for hit in hits:
+        chunk = hit.chunk
+        section = chunk.section.split(" › ")[-1] if chunk.section and chunk.section != chunk.doc_title else ""
+        heading = section if len(section) > 3 and not section.isupper() else chunk.doc_title
+        if heading and heading not in out:
+            out.append(heading)
+        if len(out) >= limit:
+            break
+    return out
 
 
 def _join(sentences: list[str]) -> str:
@@ -88,9 +140,20 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _quote(sentences: list[str], centre: int, limit: int = MAX_QUOTE_CHARS) -> str:
-    """The sentence that answers, widened with neighbours while it stays short enough to read."""
-    lo = hi = centre
+def _lines(text: str) -> list[list[int]]:
+    """The passage's sentences (as `split_sentences` numbers them) grouped by the line they stand on: a
+    line ("Healthcare: cautious. AI PM and ML PM both valued; ...") is one thought of its document."""
+    units, k = [], 0
+    for line in text.split("\n"):
+        n = len(split_sentences(line))
+        if n:
+            units.append(list(range(k, k + n)))
+            k += n
+    return units
+
+
+def _quote(sentences: list[str], lo: int, hi: int, limit: int) -> str:
+    """The sentences that answer (lo..hi), widened with neighbours while the quote stays short enough."""
     while True:
         grown = False
         for candidate in (hi + 1, lo - 1):
@@ -107,10 +170,8 @@ def _quote(sentences: list[str], centre: int, limit: int = MAX_QUOTE_CHARS) -> s
     return f"{prefix}{text}{suffix}"
 
 
-def _answer_sentence(sentences: list[str], sims: np.ndarray) -> tuple[int, str]:
-    """The sentence closest to the question, made to stand alone: a list intro ("the loop includes:")
-    carries its items, an item carries its intro, a fragment its neighbour."""
-    best = int(np.argmax(sims)) if len(sims) else 0
+def _list_answer(sentences: list[str], best: int) -> tuple[int, int, str]:
+    """A list intro ("the loop includes:") carries its items; an item carries its intro."""
     text = sentences[best]
     if text.endswith(":") and best + 1 < len(sentences):
         items = []
@@ -120,52 +181,190 @@ def _answer_sentence(sentences: list[str], sims: np.ndarray) -> tuple[int, str]:
             items.append(following)
             if len(_join([text, *items])) > MAX_ANSWER_SENTENCE_CHARS or not following.startswith("- "):
                 break
-        text = _join([text, *items])
-    elif text.startswith("- ") and best > 0:
-        intro = next((s for s in reversed(sentences[:best]) if not s.startswith("- ")), "")
-        text = f"{intro.rstrip(':')}: {text[2:].strip()}" if intro else text[2:].strip()
-    elif len(text) < 60 and best > 0:
-        text = f"{sentences[best - 1]} {text}"
-    return best, _clip(text, MAX_ANSWER_SENTENCE_CHARS)
+        return best, best + len(items), _join([text, *items])
+    if text.startswith("- ") and best > 0:
+        at = next((i for i in range(best - 1, -1, -1) if not sentences[i].startswith("- ")), None)
+        if at is not None:
+            return at, best, f"{sentences[at].rstrip(':')}: {text[2:].strip()}"
+        return best, best, text[2:].strip()
+    return best, best, text
 
 
-def _select(hits: list[Hit]) -> list[Hit]:
-    """The hits worth citing: the best, close runners-up, and another document's view if it weighs in."""
+def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str = "") -> tuple[int, int, str]:
+    """The words of a passage that answer: the line holding its sentence closest to the question, made to
+    stand alone. Returns the first and last sentence used and the text.
+
+    A line that leans on the one before ("This shows ...", "But Y: ...") brings it along, or, at the top of
+    the passage, the passage's predecessor `before`; a line too long to read in a chat gives its closest
+    sentence, with its neighbour when that sentence is a fragment or leans on it. A list's intro carries its
+    items. Quotes stay verbatim: only whole sentences of the passage are used.
+    """
+    best = int(np.argmax(sims)) if len(sims) else 0
+    if not sentences:
+        return 0, 0, ""
+    if sentences[best].startswith("- ") or (sentences[best].endswith(":") and best + 1 < len(sentences)
+                                             and sentences[best + 1].startswith("- ")):
+        lo, hi, out = _list_answer(sentences, best)
+        return lo, hi, _clip(out, MAX_ANSWER_SENTENCE_CHARS)
+    units = _lines(text)
+    unit = next((u for u in units if best in u), [best])
+    lo, hi = unit[0], unit[-1]
+    if len(" ".join(sentences[lo:hi + 1])) > MAX_ANSWER_SENTENCE_CHARS:
+        lo = hi = best
+        if (len(sentences[best]) < 60 or sentences[best].endswith(":")) and best + 1 <= unit[-1]:
+            hi = best + 1
+    if (sentences[hi].endswith(":") or len(" ".join(sentences[lo:hi + 1])) < MIN_STANDALONE_CHARS) \
+            and hi + 1 < len(sentences):
+        hi += 1  # "Day-to-day:" says nothing until what follows it
+    start = lo
+    while leans_on_previous(sentences[lo]) and lo > 0:
+        lo -= 1  # bring what it leans on
+    out = " ".join(sentences[lo:hi + 1])
+    if lo < start and len(out) > MAX_ANSWER_SENTENCE_CHARS:
+        # "ML PMs live in the feedback loop ... … They decide if a 0.5% improvement is worth the compute cost."
+        out = f"{sentences[lo]} … {' '.join(sentences[start:hi + 1])}"
+    if leans_on_previous(out) and before:
+        out = f"{before} {out}"
+    return lo, hi, _clip(out, MAX_ANSWER_SENTENCE_CHARS)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One passage chosen for the answer: its hit, the words that answer and where they sit."""
+
+    hit: Hit
+    lo: int
+    hi: int
+    text: str
+    vector: np.ndarray  # the closest sentence's vector, to tell a sentence that only repeats another
+
+
+LINE_LEXICAL = 0.2  # weight of the question's words in choosing a passage's line, as BM25's in the fusion
+
+
+def _overlap(words: set[str], wanted: dict[str, float]) -> float:
+    total = sum(wanted.values())
+    return sum(wanted[t] for t in words if t in wanted) / total if total else 0.0
+
+
+def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: np.ndarray,
+                    wanted: dict[str, float], lines: list[list[int]] | None = None) -> np.ndarray:
+    """How well each sentence of a passage answers: its cosine with the question, plus the share of the
+    question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf): the fusion's
+    own blend, so that the line with the rare "Series" wins over one with the everywhere "PM" for "does a
+    Series A startup hire ML PMs?"."""
+    sims = vectors @ question_vector if len(vectors) else np.zeros(0)
+    if not wanted or not len(sims):
+        return sims
+    boost = np.zeros(len(sims))
+    for line in lines or [[i] for i in range(len(sims))]:
+        words = {t for i in line for t in tokenize(sentences[i])}
+        boost[line] = LINE_LEXICAL * _overlap(words, wanted)
+    return sims + boost
+
+
+def _part(hit: Hit, result: SearchResult, index: LoadedIndex, wanted: dict[str, float]) -> _Part:
+    start, end = index.sentence_rows[hit.position]
+    sentences = index.sentences[hit.position]
+    sims = sentence_scores(sentences, index.vectors[start:end], result.query_vector, wanted,
+                           _lines(hit.chunk.text))
+    previous = index.chunks[hit.position - 1] if hit.position > 0 else None
+    before = ""
+    if previous is not None and previous.doc_id == hit.chunk.doc_id and previous.section == hit.chunk.section:
+        before = (index.sentences[hit.position - 1] or [""])[-1]
+    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before)
+    best = int(np.argmax(sims)) if len(sims) else 0
+    vector = index.vectors[start + best] if end > start else index.vectors[hit.position]
+    return _Part(hit, lo, hi, text, vector)
+
+
+def _adds(part: _Part, shown: list[_Part]) -> bool:
+    """Whether a passage says something the shown ones do not."""
+    return bool(part.text) and all(float(part.vector @ s.vector) < REDUNDANT and part.text not in s.text
+                                   and s.text not in part.text for s in shown)
+
+
+def _select(wanted: dict[str, float], result: SearchResult, index: LoadedIndex) -> tuple[list[_Part], list[Hit]]:
+    """The passages the short answer says something from, and further passages to cite.
+
+    The best passage leads; a close one of the same document follows when it adds something; and the
+    document that best answers apart from the lead's is heard when its best passage (among all candidates,
+    not only the hits) is close enough: its passage on the same point as the lead (the most similar to it
+    among that document's close ones), so that where two documents disagree both positions are shown.
+    """
+    hits = result.hits
     top = hits[0].score
-    chosen = [h for h in hits[:MAX_SENTENCES] if h.score >= top - CITE_MARGIN]
-    if len({h.chunk.doc_id for h in chosen}) == 1:
-        other = next((h for h in hits if h.chunk.doc_id != hits[0].chunk.doc_id
-                      and h.score >= top - OTHER_SOURCE_MARGIN), None)
-        if other is not None:
-            chosen = chosen[: MAX_SENTENCES - 1] + [other]
-    return chosen
+    lead = _part(hits[0], result, index, wanted)
+    parts = [lead]
+    for hit in hits[1:]:
+        if len(parts) >= MAX_SENTENCES - 1 or hit.score < top - SAME_SOURCE_MARGIN:
+            break
+        if hit.chunk.doc_id == lead.hit.chunk.doc_id:
+            part = _part(hit, result, index, wanted)
+            if _adds(part, parts):
+                parts.append(part)
+    other = _other_view(result, index, lead)
+    if other is not None:
+        part = _part(other, result, index, wanted)
+        if _adds(part, parts):
+            parts.append(part)
+    used = {p.hit.position for p in parts}
+    further = [h for h in hits if h.position not in used][: max(0, MAX_CITED - len(parts))]
+    return parts, further
 
 
-def compose(question: str, result: SearchResult, index: LoadedIndex) -> Answer:
-    """Cite one to three of the best passages, each with the sentence of it that answers best."""
+def _other_view(result: SearchResult, index: LoadedIndex, lead: _Part) -> Hit | None:
+    """Another document's passage on the lead's point, if another document answers closely enough: among
+    the close candidates of other documents, the one that best answers and is most about what the lead
+    says (its score plus its similarity to the lead's sentence, the two weighed alike)."""
+    top = result.hits[0].score
+    close = [h for doc, hits in result.by_document.items() if doc != lead.hit.chunk.doc_id
+             for h in hits if h.score >= top - OTHER_SOURCE_MARGIN]
+    if not close:
+        return None
+    vectors = index.chunk_vectors()
+    return max(close, key=lambda h: h.score + SAME_POINT * float(vectors[h.position] @ lead.vector))
+
+
+def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None) -> Answer:
+    """Lead with the words that best answer, add a sentence only where it adds (another document's view,
+    a close passage saying something else), attribute once per document, and cite every passage shown."""
     if not result.hits:
         return not_covered(question, sorted({c.doc_title for c in index.chunks}))
+    stems = sorted(set(tokenize(question)))
+    wanted = dict(zip(stems, idf(stems) if idf is not None else np.ones(len(stems))))
+    parts, further = _select(wanted, result, index)
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
-    for hit in _select(result.hits):
-        start, end = index.sentence_rows[hit.position]
-        chunk_sentences = index.sentences[hit.position]
-        sims = index.vectors[start:end] @ result.query_vector if end > start else np.zeros(0)
-        centre, text = _answer_sentence(chunk_sentences, sims)
+    for part in parts:
         number = len(citations) + 1
-        citations.append(Citation(
-            number=number, doc_id=hit.chunk.doc_id, title=hit.chunk.doc_title, section=hit.chunk.section,
-            quote=_quote(chunk_sentences, centre), chunk_id=hit.chunk.id,
-        ))
-        sentences.append(AnswerSentence(text=text, citation=number))
-    multi = len({c.doc_id for c in citations}) > 1
-    parts = []
+        chunk = part.hit.chunk
+        citations.append(Citation(number=number, doc_id=chunk.doc_id, title=chunk.doc_title, section=chunk.section,
+                                  quote=_quote(index.sentences[part.hit.position], part.lo, part.hi, MAX_QUOTE_CHARS),
+                                  chunk_id=chunk.id))
+        sentences.append(AnswerSentence(text=part.text, citation=number))
+    for hit in further:
+        chunk = hit.chunk
+        sents = index.sentences[hit.position]
+        start, end = index.sentence_rows[hit.position]
+        best = int(np.argmax(index.vectors[start:end] @ result.query_vector)) if end > start else 0
+        citations.append(Citation(number=len(citations) + 1, doc_id=chunk.doc_id, title=chunk.doc_title,
+                                  section=chunk.section, quote=_quote(sents, best, best, FURTHER_QUOTE_CHARS),
+                                  chunk_id=chunk.id))
+    multi = len({c.doc_id for c in citations[: len(sentences)]}) > 1
+    parts_text, labelled = [], set()
     for s in sentences:
         cite = citations[s.citation - 1]
-        lead = f"“{short_title(cite.title)}”: " if multi else ""
-        parts.append(f"{lead}{s.text} [{s.citation}]")
+        lead = ""
+        if multi and cite.doc_id not in labelled:  # one attribution per document
+            lead = f"“{short_title(cite.title)}”: "
+            labelled.add(cite.doc_id)
+        parts_text.append(f"{lead}{s.text} [{s.citation}]")
+    text = " ".join(parts_text)
+    if further:  # cited below without a sentence of their own: more of what was found, to read on
+        text += " See also " + ", ".join(f"[{c.number}]" for c in citations[len(sentences):]) + "."
     return Answer(
-        question=question, text=" ".join(parts), citations=tuple(citations),
+        question=question, text=text, citations=tuple(citations),
         sentences=tuple(sentences), hits=tuple(result.hits),
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from retrieval.abstention import Abstainer
+from retrieval.calibration import Calibration
 from retrieval.answer import Answer, compose, not_covered
 from retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, corpus_warnings, files_unchanged,
@@ -98,11 +99,13 @@ class Engine:
     """
 
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, abstainer: Abstainer | None = None,
-                 check_seconds: float | None = None):
+                 check_seconds: float | None = None, calibration: Calibration | None = None):
         self.corpus_dir = Path(corpus_dir)
         self.store = IndexStore(index_dir)
         self.embedder = embedder
-        self.abstainer = abstainer or Abstainer.load()
+        calibration = calibration or Calibration.load()
+        self.ranker = calibration.ranker
+        self.abstainer = abstainer or calibration.abstainer
         self.check_seconds = index_check_seconds() if check_seconds is None else check_seconds
         self._lock = threading.Lock()
         self._retriever: HybridRetriever | None = None
@@ -179,7 +182,7 @@ class Engine:
             return False
 
     def _install(self, loaded: LoadedIndex, documents: list[Document]) -> None:
-        retriever = HybridRetriever(loaded, self.embedder)
+        retriever = HybridRetriever(loaded, self.embedder, self.ranker)
         with self._lock:  # a reader sees the old index or the new one, never half of each
             # the name last: whoever sees the new generation's name also gets its retriever
             self._retriever, self.documents, self.generation = retriever, documents, loaded.generation
@@ -288,4 +291,4 @@ class Engine:
                 result, confidence = with_context, score
         if self.abstainer.should_abstain(result):
             return not_covered(question, self.titles(), hits=tuple(result.hits))
-        return compose(question, result, retriever.index)
+        return compose(question, result, retriever.index, retriever.lexical.idf)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 _WORD = re.compile(r"[a-z0-9][a-z0-9+$%]*(?:[-'][a-z0-9+$%]+)*")
 
 # Question words and chat filler carry no topic; BM25 and coverage ignore them.
@@ -21,7 +22,7 @@ a about above after again against all am an and any are aren't as at be because 
 between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
 few for from further had hadn't has hasn't have haven't having he her here hers herself him himself his how
 i i'm if in into is isn't it it's its itself just let's me more most my myself no nor not of off on once only
-or other ought our ours ourselves out over own same she should shouldn't so some such than that that's the
+or other ought our ours ourselves out over same she should shouldn't so some such than that that's the
 their theirs them themselves then there there's these they they're this those through to too under until up
 very was wasn't we we're were weren't what what's when where which while who whom why will with won't would
 wouldn't you you're your yours yourself yourselves
@@ -57,8 +58,14 @@ def _stem(words: list[str]) -> list[str]:
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words of a text, stopwords removed, unstemmed."""
-    return [w for w in _WORD.findall(text.lower().replace("’", "'")) if w not in STOPWORDS and len(w) > 1]
+    """Lower-cased words of a text, stopwords removed, unstemmed; a hyphenated word also gives its parts
+    ("pm-specific" -> "pm-specific", "pm", "specific"), so "skills specific to ML PM" finds "ML PM-specific:"."""
+    out = []
+    text = _ACRONYM_PLURAL.sub(r"\1", text)  # "PMs", "LLMs", "KPIs": the stemmer knows no acronyms
+    for w in _WORD.findall(text.lower().replace("’", "'")):
+        parts = w.split("-") if "-" in w else []
+        out.extend(x for x in (w, *parts) if x not in STOPWORDS and len(x) > 1)
+    return out
 
 
 def tokenize(text: str) -> list[str]:
@@ -162,6 +169,14 @@ class LexicalIndex:
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def idf(self, stems: Sequence[str]) -> np.ndarray:
+        """How rare each stem is in the corpus (BM25's idf); a stem the corpus never uses is the rarest."""
+        vocab = self._bm25.vocab_dict
+        indptr = self._bm25.scores["indptr"]
+        n = max(1, self.size)
+        df = np.array([indptr[vocab[s] + 1] - indptr[vocab[s]] if s in vocab else 0 for s in stems], dtype=np.float64)
+        return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def unknown_names(self, query: str) -> int:
         """Capitalised words (names: "Stripe", "London") the corpus never uses; after the first word."""

@@ -1,20 +1,23 @@
-"""Hybrid search: dense FAISS and BM25 candidates, fused with passage, context and sentence scores, diversified."""
+"""Hybrid search: dense FAISS and BM25 candidates, each scored on its evidence signals by the ranker, diversified."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from retrieval.chunking import Chunk
 from retrieval.index_store import LoadedIndex
 from retrieval.lexical import LexicalIndex
+from retrieval.ranking import FEATURES, Ranker, clauses
 
-# Weights of the fused score, chosen on the dev set.
-WEIGHTS = {"dense": 0.4, "window": 0.4, "sentence": 0.2, "lexical": 0.2}
-DIVERSITY = 0.3  # MMR penalty on a passage too similar to one already shown
-CANDIDATES = 50
-RERANKED = 20
+DIVERSITY = 0.3  # MMR penalty on a passage too similar to one already shown, in shares of the scores' spread
+CANDIDATES = 50  # from each of dense and BM25: the fused top 5 held the evidence for 87-89% of questions
+CLAUSE_CANDIDATES = 10  # dense candidates added per clause of a long question
+RERANKED = 20  # the best candidates that diversification chooses the shown ones from
+PER_DOCUMENT = 5  # candidates kept per document for the answer to find another document's view among
+
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class Hit:
 
     chunk: Chunk
     position: int  # row of the chunk in the index
-    score: float  # fused
+    score: float  # the ranker's
     dense: float  # cosine similarity of the passage
     lexical: float  # BM25 normalised to the best BM25 score of this query
 
@@ -37,61 +40,106 @@ class SearchResult:
     top_dense: float
     coverage: float
     unknown_names: int = 0
+    top_centred: float = 0.0  # the best candidate's similarity once the corpus's shared direction is removed
+    # each document's best few candidates, best first, from all candidates (not just the hits): where
+    # another document's view of the question is looked for
+    by_document: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class HybridRetriever:
     """Dense and lexical search over one loaded index."""
 
-    def __init__(self, index: LoadedIndex, embedder):
+    def __init__(self, index: LoadedIndex, embedder, ranker: Ranker | None = None):
         self.index = index
         self.embedder = embedder
+        self.ranker = ranker or Ranker.default()
         texts = [c.embed_text for c in index.chunks]
         saved = index.lexical  # saved with the index: no need to re-tokenise the corpus when it fits
         self.lexical = saved if saved is not None and saved.built_from(texts) else LexicalIndex(texts)
         self._chunk_vectors = index.chunk_vectors()
         self._window_vectors = index.window_vectors()
+        # the direction every passage of a one-topic corpus shares (here: AI, ML, PM): removed before
+        # comparing, so that what a passage says apart from the topic counts
+        self._mean = self._chunk_vectors.mean(0) if len(self._chunk_vectors) else np.zeros(0, dtype=np.float32)
 
-    def _best_sentence(self, i: int, qv: np.ndarray, fallback: float) -> float:
-        start, end = self.index.sentence_rows[i]
-        return float((self.index.vectors[start:end] @ qv).max()) if end > start else fallback
+    def _centre(self, vectors: np.ndarray) -> np.ndarray:
+        centred = vectors - self._mean
+        return centred / (np.linalg.norm(centred, axis=-1, keepdims=True) + 1e-9)
 
     def search(self, query: str, k: int = 5) -> SearchResult:
-        qv = self.embedder.embed([query])[0]
-        n = len(self.index.chunks)
-        dense_scores, dense_ids = self.index.faiss_index.search(qv.reshape(1, -1), min(CANDIDATES, n))
-        dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0]) if i >= 0}
-        bm25 = self.lexical.scores(query)
-        top_bm25 = float(bm25.max()) if n else 0.0
-        if top_bm25 > 0:
-            lexical_ids = np.argpartition(-bm25, min(CANDIDATES, n) - 1)[:CANDIDATES]
-            candidates = set(dense) | {int(i) for i in lexical_ids if bm25[i] > 0}
-        else:
-            candidates = set(dense)
-        w = WEIGHTS
-        scored = {}
-        for i in candidates:
-            d = dense[i] if i in dense else float(self._chunk_vectors[i] @ qv)
-            lex = float(bm25[i]) / top_bm25 if top_bm25 > 0 else 0.0
-            fused = (w["dense"] * d + w["lexical"] * lex
-                     + w["window"] * float(self._window_vectors[i] @ qv)
-                     + w["sentence"] * self._best_sentence(i, qv, d))
-            scored[i] = (fused, d, lex)
-        order = self._diversify(sorted(scored, key=lambda i: -scored[i][0])[:RERANKED], scored, k)
-        hits = [Hit(self.index.chunks[i], i, *scored[i]) for i in order]
+        qv, candidates, bm25, top_bm25, top_dense, signals = self._candidates(query)
+        if not candidates:
+            return SearchResult([], qv, 0.0, self.lexical.coverage(query), self.lexical.unknown_names(query))
+        scores = self.ranker.score(signals)
+        scored = {i: (float(scores[r]), float(signals[r, _COLUMN["dense"]]), float(signals[r, _COLUMN["lexical"]]))
+                  for r, i in enumerate(candidates)}
+        ranked = sorted(scored, key=lambda i: -scored[i][0])
+        chosen = self._diversify(ranked[:RERANKED], scored, k)
+        by_document: dict[str, list[Hit]] = {}
+        for i in ranked:
+            mine = by_document.setdefault(self.index.chunks[i].doc_id, [])
+            if len(mine) < PER_DOCUMENT:
+                mine.append(Hit(self.index.chunks[i], i, *scored[i]))
         return SearchResult(
-            hits=hits, query_vector=qv, top_dense=max(dense.values(), default=0.0),
-            coverage=self.lexical.coverage(query),
+            hits=[Hit(self.index.chunks[i], i, *scored[i]) for i in chosen], query_vector=qv,
+            top_dense=top_dense, coverage=self.lexical.coverage(query),
             unknown_names=self.lexical.unknown_names(query),
+            top_centred=float(signals[:, _COLUMN["centred"]].max()), by_document=by_document,
         )
+
+    def candidate_signals(self, query: str) -> tuple[list[int], np.ndarray]:
+        """Every candidate's chunk row and its signals (FEATURES columns), for choosing a ranker."""
+        _, candidates, _, _, _, signals = self._candidates(query)
+        return candidates, signals
+
+    def _candidates(self, query: str):
+        """The question's vector, its candidates (chunk rows: dense and BM25 top, and each clause's dense
+        top), the BM25 scores, the best BM25 and cosine, and the candidates' signals."""
+        parts = clauses(query)
+        vectors = self.embedder.embed([query, *parts])
+        qv = vectors[0]
+        n = len(self.index.chunks)
+        if not n:
+            return qv, [], np.zeros(0), 0.0, 0.0, np.zeros((0, len(FEATURES)))
+        dense_scores, dense_ids = self.index.faiss_index.search(vectors, min(CANDIDATES, n))
+        top_dense = float(dense_scores[0].max()) if dense_scores.size else 0.0
+        found = {int(i) for i in dense_ids[0] if i >= 0}
+        for row in dense_ids[1:]:
+            found |= {int(i) for i in row[:CLAUSE_CANDIDATES] if i >= 0}
+        bm25 = self.lexical.scores(query)
+        top_bm25 = float(bm25.max())
+        if top_bm25 > 0:
+            found |= {int(i) for i in np.argpartition(-bm25, min(CANDIDATES, n) - 1)[:CANDIDATES] if bm25[i] > 0}
+        candidates = sorted(found)
+        signals = self._signals(candidates, qv, bm25, top_bm25) if candidates else np.zeros((0, len(FEATURES)))
+        return qv, candidates, bm25, top_bm25, top_dense, signals
+
+    def _signals(self, order: list[int], qv: np.ndarray, bm25: np.ndarray, top_bm25: float) -> np.ndarray:
+        """The FEATURES row of each candidate chunk in `order`."""
+        rows = np.array(order)
+        x = np.zeros((len(order), len(FEATURES)))
+        x[:, _COLUMN["dense"]] = self._chunk_vectors[rows] @ qv
+        x[:, _COLUMN["window"]] = self._window_vectors[rows] @ qv
+        x[:, _COLUMN["centred"]] = self._centre(self._chunk_vectors[rows]) @ self._centre(qv)
+        x[:, _COLUMN["lexical"]] = bm25[rows] / top_bm25 if top_bm25 > 0 else 0.0
+        for r, i in enumerate(order):
+            start, end = self.index.sentence_rows[i]
+            x[r, _COLUMN["sentence"]] = float((self.index.vectors[start:end] @ qv).max()) if end > start \
+                else x[r, _COLUMN["dense"]]
+        return x
 
     def _diversify(self, ranked: list[int], scored: dict, k: int) -> list[int]:
         """Maximal marginal relevance: three near-identical passages help nobody."""
+        if not ranked:
+            return []
+        values = [scored[i][0] for i in ranked]
+        spread = (max(values) - min(values)) or 1.0  # the penalty in the units of this question's scores
         chosen: list[int] = []
         pool = list(ranked)
         while pool and len(chosen) < k:
             def value(i: int) -> float:
                 overlap = max((float(self._chunk_vectors[i] @ self._chunk_vectors[j]) for j in chosen), default=0.0)
-                return scored[i][0] - DIVERSITY * overlap
+                return scored[i][0] - DIVERSITY * spread * overlap
             best = max(pool, key=value)
             chosen.append(best)
             pool.remove(best)

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from bot.calibration import CENTRED_WEIGHTS
 from retrieval.abstention import Abstainer, fit
+from retrieval.calibration import Calibration
+from retrieval.ranking import Ranker
 
 
 def row(dense, fused, coverage=0.8, names=0.0):
@@ -45,9 +48,27 @@ def test_no_floor_without_out_of_scope_questions_below_the_answerable_ones():
 def test_a_calibration_saved_before_the_floor_existed_still_loads(tmp_path):
     old = tmp_path / "calibration.json"
     old.write_text(json.dumps({"weights": {"top_fused": 7.0}, "bias": -2.4, "threshold": 0.5}))
-    abstainer = Abstainer.load(old)
-    assert abstainer.min_dense == 0.0 and not abstainer.refuses(row(0.1, 0.9))
+    calibration = Calibration.load(old)
+    assert calibration.abstainer.min_dense == 0.0 and not calibration.abstainer.refuses(row(0.1, 0.9))
+    assert calibration.ranker == Ranker.default()
 
 
-def test_the_shipped_calibration_has_a_floor():
-    assert 0.1 < Abstainer.load().min_dense < 0.4
+def test_the_shipped_calibration_has_a_floor_and_a_chosen_ranker():
+    calibration = Calibration.load()
+    assert 0.1 < calibration.abstainer.min_dense < 0.4
+    assert calibration.ranker.weights.get("centred") in CENTRED_WEIGHTS
+
+
+def test_a_broken_calibration_falls_back_to_the_defaults_and_says_so(tmp_path, caplog):
+    broken = tmp_path / "calibration.json"
+    broken.write_text("{not json")
+    calibration = Calibration.load(broken)
+    assert calibration.ranker == Ranker.default() and calibration.abstainer == Abstainer.uncalibrated()
+    assert "advisor calibrate" in caplog.text
+
+
+def test_a_calibration_round_trips(tmp_path):
+    saved = Calibration(ranker=Ranker(weights={"dense": 0.5, "centred": 0.2}),
+                        abstainer=Abstainer(weights={"top_dense": 3.0}, bias=-1.0, threshold=0.6, min_dense=0.2))
+    saved.save(tmp_path / "c.json")
+    assert Calibration.load(tmp_path / "c.json") == saved

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.chunking import MAX_CHUNK_CHARS, chunk_document, split_sentences
+from retrieval.chunking import MAX_CHUNK_CHARS, MERGED_SHORT_CHARS, chunk_document, split_sentences
 from retrieval.documents import Document, clean_text, load_corpus
 from tests.conftest import SHIPPED_CORPUS
 
@@ -194,16 +194,22 @@ def test_split_sentences_keeps_abbreviations_together():
     ]
 
 
-def test_short_lines_are_merged_but_labelled_lines_stay_apart():
-    chunks = chunk_document(doc(
-        "They decide what good looks like.\nThey sign off on data collection.\nThey negotiate labeling budget.\n"
-        "FAANG: hires across all three at scale.\nHealthcare: cautious about AI features."
-    ))
-    texts = [c.text for c in chunks]
-    assert texts[0] == ("They decide what good looks like. They sign off on data collection. "
-                        "They negotiate labeling budget.")
-    assert "FAANG: hires across all three at scale." in texts
-    assert "Healthcare: cautious about AI features." in texts
+def test_runs_of_short_lines_are_merged_each_on_its_own_line_up_to_a_limit():
+    lines = ["They decide what good looks like.", "They sign off on data collection.",
+             "They negotiate labeling budget.", "FAANG: hires across all three at scale.",
+             "Healthcare: cautious about AI features."]
+    chunks = chunk_document(doc("\n".join(lines)))
+    assert [c.text for c in chunks] == ["\n".join(lines)]  # 5 short lines, 186 characters: one passage
+    many = [f"Line {i}: a short labelled line that says one thing about hiring." for i in range(12)]
+    chunks = chunk_document(doc("\n".join(many)))
+    assert len(chunks) > 1 and all(len(c.text) < MERGED_SHORT_CHARS for c in chunks)
+    assert [line for c in chunks for line in c.text.split("\n")] == many  # every line kept, in order
+
+
+def test_a_long_paragraph_is_not_merged_with_its_short_neighbours():
+    long = "This paragraph is long enough to stand as a passage of its own, " * 4 + "and it ends here."
+    chunks = chunk_document(doc(f"A short line.\n{long}\nAnother short line."))
+    assert [c.text for c in chunks] == ["A short line.", long, "Another short line."]
 
 
 def test_line_of_only_a_closing_quote_does_not_crash():

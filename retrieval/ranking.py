@@ -1,0 +1,75 @@
+"""Ordering the candidates: the evidence signals a passage is scored on, and the linear ranker over them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from retrieval.lexical import tokenize
+
+logger = logging.getLogger(__name__)
+
+# The signals a candidate passage is scored on; a ranker's weights are keyed by these names.
+FEATURES = (
+    "dense",  # cosine of the question and the passage (with its section)
+    "window",  # cosine of the question and the passage with its neighbours
+    "sentence",  # cosine of the question and the passage's closest sentence
+    "lexical",  # BM25, divided by the best BM25 of this question
+    "centred",  # cosine once the corpus's mean direction (what every passage of it shares) is removed
+)
+
+# The hand-set fusion this project shipped with; `advisor calibrate` chooses the centred cosine's weight.
+DEFAULT_WEIGHTS = {"dense": 0.4, "window": 0.4, "sentence": 0.2, "lexical": 0.2}
+
+_CLAUSE_SPLIT = re.compile(r"(?<=[?!.;])\s+|\s+[—–-]{1,2}\s+|,\s+(?=(?:and|but|or|so|because|since|which|"
+                           r"how|what|when|where|who|is|are|do|does|can|should)\b)", re.IGNORECASE)
+MIN_CLAUSE_WORDS = 3  # a clause with fewer content words ("ML PM vs AI PM") is not searched on its own
+
+
+def clauses(question: str) -> list[str]:
+    """The parts of a long chatty question that each ask something ("I'm burnt out. which path is most
+    chill?"): each also searched alone, since one embedding of the whole message blurs them. [] for a
+    question of one clause."""
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(question) if p and p.strip()]
+    parts = [p for p in parts if len(tokenize(p)) >= MIN_CLAUSE_WORDS]
+    return parts if len(parts) > 1 else []
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """A weighted sum of the candidate signals; higher is more likely to hold the answer."""
+
+    weights: dict
+
+    def __post_init__(self):
+        unknown = set(self.weights) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown ranking signals {sorted(unknown)}")
+
+    def score(self, signals: np.ndarray) -> np.ndarray:
+        """Score rows of signals (columns in FEATURES order)."""
+        return signals @ np.array([float(self.weights.get(n, 0.0)) for n in FEATURES])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def default(cls) -> "Ranker":
+        return cls(weights=dict(DEFAULT_WEIGHTS))
+
+
+def load_ranker(data: dict | None) -> Ranker:
+    """The ranker saved in a calibration, or the default weights (logged) when there is none or it is broken."""
+    if data:
+        try:
+            return Ranker(**data)
+        except (TypeError, ValueError) as exc:
+            logger.warning("The saved ranker cannot be used (%s); ranking with the default weights %s.",
+                           exc, json.dumps(DEFAULT_WEIGHTS))
+            return Ranker.default()
+    logger.info("No ranker in the calibration; ranking with the default weights %s.", json.dumps(DEFAULT_WEIGHTS))
+    return Ranker.default()
