@@ -91,14 +91,15 @@ class Answer:
 MAX_SUGGESTIONS = 2
 
 
-def not_covered(question: str, titles: list[str], hits: tuple = ()) -> Answer:
-    """The plain abstention: nothing invented, and what the documents do cover nearest to the question (the
-    sections of the closest passages, as questions to ask instead), or else what they are about."""
-    suggestions = suggest(hits)
+def not_covered(question: str, titles: list[str], hits: tuple = (), nearby: bool = False) -> Answer:
+    """The plain abstention: nothing invented, and where to look instead. For a question near what the
+    documents cover (`nearby`), the headings of the closest passages, to ask about instead; otherwise what
+    the documents are about."""
+    suggestions = suggest(hits) if nearby else []
     if suggestions:
-        close = " or ".join(f"“{s}”" for s in suggestions)
-        text = ("The documents I know don't cover this, so I won't guess. The nearest they come: "
-                f"{close}. Ask about that, or add a document that covers your question.")
+        close = " and ".join(f"“{s}”" for s in suggestions)
+        text = ("The documents I know don't cover this, so I won't guess. The nearest they come is "
+                f"{close}: ask about that, or add a document that covers your question.")
     else:
         known = "; ".join(titles[:5]) + (f" and {len(titles) - 5} more" if len(titles) > 5 else "")
         text = (
@@ -109,15 +110,15 @@ def not_covered(question: str, titles: list[str], hits: tuple = ()) -> Answer:
 
 
 def suggest(hits, limit: int = MAX_SUGGESTIONS) -> list[str]:
-    """The headings nearest a question the documents do not answer: the sections of the closest passages
-    (a question heading as it stands, "Do AI PMs need to understand ML models?"), once each; a passage
-    with no section of its own gives its document's title."""
+    """The headings nearest a question the documents do not answer, once each: the section of each closest
+    passage (a question heading as it stands, "Do AI PMs need to understand ML models?"), or its document's
+    title when the passage has no heading of its own (or only a table's header row)."""
     out: list[str] = []
     for hit in hits:
         chunk = hit.chunk
         section = chunk.section.split(" › ")[-1] if chunk.section and chunk.section != chunk.doc_title else ""
-        heading = section if len(section) > 3 and not section.isupper() else chunk.doc_title
-        if heading and heading not in out:
+        heading = section if len(section) > 3 and " / " not in section else chunk.doc_title
+        if heading not in out:
             out.append(heading)
         if len(out) >= limit:
             break

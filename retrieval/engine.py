@@ -290,5 +290,7 @@ class Engine:
             if (score := self.abstainer.confidence(with_context)) > confidence:
                 result, confidence = with_context, score
         if self.abstainer.should_abstain(result):
-            return not_covered(question, self.titles(), hits=tuple(result.hits))
+            # near the documents (not below the floor of what they are about at all): say what is nearest
+            nearby = bool(result.hits) and result.top_dense >= self.abstainer.min_dense
+            return not_covered(question, self.titles(), hits=tuple(result.hits), nearby=nearby)
         return compose(question, result, retriever.index, retriever.lexical.idf)

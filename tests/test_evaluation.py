@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
@@ -63,3 +64,48 @@ def test_figures_agree_with_the_shared_scorer():
     theirs = shared.score({r["id"]: r for r in RESULTS}, GOLD)
     ours = score(RESULTS, GOLD)
     assert {k: theirs[k] for k in ours} == ours
+
+
+def test_answer_first_reads_the_short_answer_up_to_its_first_citation_mark():
+    gold = [{"id": "l1", "kind": "lookup", "question": "how many technical rounds?", "evidence": [ROUNDS]}]
+    lead = result("l1", [(ROUNDS, ARTICLE)], [(ROUNDS, ARTICLE)])
+    lead["answer"]["text"] = f"“AI PM vs ML PM”: {ROUNDS} [1] Something else. [2]"
+    late = result("l1", [(ROUNDS, ARTICLE)], [(ROUNDS, ARTICLE)])
+    late["answer"]["text"] = f"Something else. [1] {ROUNDS} [2]"
+    assert score([lead], gold)["answer_first"] == 1.0
+    assert score([late], gold)["answer_first"] == 0.0
+    assert score([late], gold)["answer_shows_evidence"] == 1.0  # shown, just not first
+
+
+def test_leaning_sentences_are_counted_after_their_document_label():
+    gold = [{"id": "l1", "kind": "lookup", "question": "q", "evidence": [ROUNDS]}]
+    r = result("l1", [(ROUNDS, ARTICLE)], [(ROUNDS, ARTICLE)])
+    r["answer"]["text"] = "“Guide”: That’s an ML PM. [1] “Article”: Most startups hire AI PMs. [2] But Y: depth. [3]"
+    assert score([r], gold)["leaning_sentences"] == round(2 / 3, 3)
+
+
+def test_a_follow_up_is_asked_after_its_thread(fake_advisor, tmp_path):
+    from bot.evaluation import run_eval
+
+    seen = []
+    answer = fake_advisor.answer
+    fake_advisor.answer = lambda question: seen.append(question) or answer(question)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "f1", "kind": "lookup", "question": "and at Series B?", "evidence": [],
+                                     "context": ["does a Series A startup hire ML PMs?"]}) + "\n"
+                         + json.dumps({"id": "f2", "kind": "lookup", "question": "what is an ML PM?",
+                                       "evidence": []}) + "\n")
+    run_eval(fake_advisor, questions, tmp_path / "out.jsonl")
+    assert [(q.text, q.context) for q in seen] == [
+        ("and at Series B?", ("does a Series A startup hire ML PMs?",)), ("what is an ML PM?", ())]
+
+
+@pytest.mark.parametrize("context", ["does a Series A startup hire?", [1, 2], {"q": "x"}])
+def test_a_malformed_context_names_its_line(tmp_path, context):
+    from bot.evaluation import QuestionsFileError, load_questions
+
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"id": "a", "question": "ok?"}) + "\n"
+                    + json.dumps({"id": "b", "question": "and?", "context": context}) + "\n")
+    with pytest.raises(QuestionsFileError, match="line 2.*context"):
+        load_questions(path)

@@ -1,0 +1,188 @@
+"""The extractive answer on fixtures: which sentences lead, what they bring along, attribution, conflicts, declining."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval.answer import answer_span, compose, not_covered, suggest
+from retrieval.chunking import Chunk, split_sentences
+from retrieval.index_store import LoadedIndex
+from retrieval.search import Hit, SearchResult
+
+DIM = 64
+
+
+class Fixture:
+    """Passages with chosen similarities to a question: the question is axis 0, every sentence and
+    passage gets an axis of its own, so they are unlike each other and exactly as like the question as asked."""
+
+    def __init__(self):
+        self.chunks: list[Chunk] = []
+        self.sims: list[list[float]] = []
+        self.scores: list[float] = []
+
+    def passage(self, doc: str, text: str, sims: list[float], score: float, section: str = "",
+                title: str = "") -> int:
+        n = len(self.chunks)
+        self.chunks.append(Chunk(id=f"{doc}#{n}", doc_id=doc, doc_title=title or f"The {doc} guide",
+                                 section=section or title or f"The {doc} guide", text=text))
+        assert len(split_sentences(text)) == len(sims)
+        self.sims.append(sims)
+        self.scores.append(score)
+        return n
+
+    def _vector(self, sim: float, axis: int) -> np.ndarray:
+        v = np.zeros(DIM, dtype=np.float32)
+        v[0], v[axis] = sim, np.sqrt(max(0.0, 1 - sim * sim))
+        return v
+
+    def build(self) -> tuple[SearchResult, LoadedIndex]:
+        n = len(self.chunks)
+        axis = iter(range(1, DIM))
+        rows = [self._vector(max(s), next(axis)) for s in self.sims]  # chunk rows
+        rows += [self._vector(max(s), next(axis)) for s in self.sims]  # window rows
+        sentence_rows, sentences = [], []
+        for chunk, sims in zip(self.chunks, self.sims):
+            start = len(rows)
+            rows += [self._vector(s, next(axis)) for s in sims]
+            sentence_rows.append((start, len(rows)))
+            sentences.append(split_sentences(chunk.text))
+        index = LoadedIndex(manifest=None, chunks=self.chunks, faiss_index=None, vectors=np.array(rows),
+                            sentence_rows=sentence_rows, sentences=sentences, generation="test")
+        hits = sorted((Hit(c, i, self.scores[i], max(self.sims[i]), 0.0) for i, c in enumerate(self.chunks)),
+                      key=lambda h: -h.score)
+        by_document: dict[str, list[Hit]] = {}
+        for hit in hits:
+            by_document.setdefault(hit.chunk.doc_id, []).append(hit)
+        query = np.zeros(DIM, dtype=np.float32)
+        query[0] = 1.0
+        assert n == len(self.scores)
+        return SearchResult(hits=hits[:5], query_vector=query, top_dense=hits[0].dense, coverage=1.0,
+                            by_document=by_document), index
+
+
+def answer(fixture: Fixture, question: str = "which role owns the model?"):
+    result, index = fixture.build()
+    return compose(question, result, index)
+
+
+# --- the span of a passage that answers -------------------------------------------------------------
+
+def test_the_line_with_the_closest_sentence_answers_whole():
+    sentences = ["AI PMs integrate models.", "Healthcare: cautious.", "AI PM and ML PM both valued."]
+    text = "AI PMs integrate models.\nHealthcare: cautious. AI PM and ML PM both valued."
+    lo, hi, said = answer_span(sentences, text, np.array([0.2, 0.1, 0.9]))
+    assert (lo, hi, said) == (1, 2, "Healthcare: cautious. AI PM and ML PM both valued.")
+
+
+def test_a_line_that_leans_on_the_one_before_brings_it():
+    sentences = ["BAD: A candidate said, “We’ll collect more data to fix bias.”",
+                 "This shows a feature-level mindset and ignores labeling cost."]
+    text = "\n".join(sentences)
+    *_, said = answer_span(sentences, text, np.array([0.1, 0.9]))
+    assert said == " ".join(sentences)
+
+
+def test_a_leaning_line_at_the_top_of_a_passage_brings_the_passage_before():
+    sentences = ["That’s an ML PM, but they called it AI PM to attract broader candidates."]
+    *_, said = answer_span(sentences, sentences[0], np.array([0.9]),
+                           before="The JD listed “own training data pipeline.”")
+    assert said == "The JD listed “own training data pipeline.” " + sentences[0]
+
+
+def test_a_long_chain_of_leaning_sentences_keeps_only_the_antecedent_and_the_answer():
+    sentences = ["ML PMs live in the feedback loop between real-world performance and model updates."] + [
+        f"They review dashboard number {i} with the data science team every single week." for i in range(4)] + [
+        "They decide if a 0.5% improvement is worth the compute cost."]
+    text = " ".join(sentences)
+    sims = np.zeros(len(sentences))
+    sims[-1] = 1.0
+    *_, said = answer_span(sentences, text, sims)
+    assert said == f"{sentences[0]} … {sentences[-1]}"
+
+
+def test_a_fragment_is_read_with_what_follows_it():
+    sentences = ["Not X: the title.", "But Y: the depth of model-related tasks in the job description."]
+    *_, said = answer_span(sentences, "\n".join(sentences), np.array([0.9, 0.5]))
+    assert said == " ".join(sentences)
+
+
+# --- which passages the short answer speaks from ----------------------------------------------------
+
+def test_the_best_passage_leads_and_a_redundant_runner_up_adds_no_sentence():
+    f = Fixture()
+    f.passage("a", "ML PMs own the model itself.", [0.9], score=0.80)
+    f.passage("a", "ML PMs own the model itself.", [0.88], score=0.79)  # the same words again
+    result = answer(f)
+    assert result.text.startswith("ML PMs own the model itself. [1]")
+    assert len(result.sentences) == 1
+    assert [c.number for c in result.citations] == [1, 2]  # still cited, below the answer
+    assert result.text.endswith("See also [2].")
+
+
+def test_a_runner_up_well_below_the_best_is_not_a_sentence_of_the_answer():
+    f = Fixture()
+    f.passage("a", "ML PMs own the model itself.", [0.9], score=0.80)
+    f.passage("a", "In this guide I compare the three roles on scope.", [0.5], score=0.50)
+    result = answer(f)
+    assert [s.text for s in result.sentences] == ["ML PMs own the model itself."]
+
+
+def test_another_documents_view_is_heard_and_each_document_is_named_once():
+    f = Fixture()
+    f.passage("guide", "AI PM pays slightly more on average.", [0.9], score=0.80, title="The 2026 field guide")
+    f.passage("guide", "ML PM pays consistently at large tech companies.", [0.85], score=0.78,
+              title="The 2026 field guide")
+    f.passage("article", "ML PMs at L5 start at $280K TC vs $250K for AI PMs.", [0.7], score=0.60,
+              title="The titles article")
+    result = answer(f, "who earns more, AI PM or ML PM?")
+    assert result.text == ("“The 2026 field guide”: AI PM pays slightly more on average. [1] "
+                           "ML PM pays consistently at large tech companies. [2] "
+                           "“The titles article”: ML PMs at L5 start at $280K TC vs $250K for AI PMs. [3]")
+    assert [c.doc_id for c in result.citations] == ["guide", "guide", "article"]
+
+
+def test_another_document_far_below_the_best_is_not_heard():
+    f = Fixture()
+    f.passage("guide", "AI PM pays slightly more on average.", [0.9], score=0.80)
+    f.passage("article", "The hiring manager once told me a story.", [0.3], score=0.30)
+    result = answer(f, "who earns more?")
+    assert {c.doc_id for c in result.citations[: len(result.sentences)]} == {"guide"}
+    assert "“" not in result.text.split("[1]")[0]  # one document speaking: no attribution label
+
+
+def test_every_sentence_of_the_answer_stands_alone():
+    f = Fixture()
+    f.passage("a", "Most startups use AI PM as a catch-all.\nThat’s an ML PM in all but name.", [0.3, 0.9],
+              score=0.8)
+    result = answer(f)
+    first = result.text.split(" [1]")[0]
+    assert first == "Most startups use AI PM as a catch-all. That’s an ML PM in all but name."
+
+
+# --- declining ----------------------------------------------------------------------------------------
+
+def _hit(doc: str, section: str, title: str = "Guide") -> Hit:
+    return Hit(Chunk(id=f"{doc}#1", doc_id=doc, doc_title=title, section=section, text="x"), 0, 0.5, 0.5, 0.0)
+
+
+def test_declining_near_the_documents_suggests_the_nearest_headings():
+    hits = (_hit("a", "Guide › Which role has more technical interview rounds?"), _hit("a", "Guide"),
+            _hit("b", "Guide › Which role has more technical interview rounds?"), _hit("c", "FAQ › Is AI PM real?"))
+    declined = not_covered("what's the interview process at Microsoft?", ["Guide"], hits, nearby=True)
+    assert declined.abstained and declined.citations == ()
+    assert declined.suggestions == ("Which role has more technical interview rounds?", "Guide")
+    assert "“Which role has more technical interview rounds?”" in declined.text
+    assert "don't cover" in declined.text
+
+
+def test_declining_far_from_the_documents_says_what_they_are_about():
+    declined = not_covered("how long do I boil pasta?", ["AI PM vs ML PM", "The guide"], (_hit("a", "X › Y"),))
+    assert declined.suggestions == ()
+    assert "They are about: AI PM vs ML PM; The guide." in declined.text
+
+
+@pytest.mark.parametrize("section", ["Guide › Profile / Best fit", "Guide"])
+def test_a_table_header_or_a_missing_heading_suggests_the_document_title(section):
+    assert suggest([_hit("a", section, title="Guide")]) == ["Guide"]

@@ -1,0 +1,82 @@
+"""`advisor calibrate`: folds that keep every kind of question spread, and figures from questions held out of the fit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import bot.calibration as calibration
+from bot.calibration import calibrate, cross_validate, folds_of
+from retrieval.calibration import Calibration
+
+KINDS = ["lookup"] * 7 + ["paraphrase"] * 5 + ["conflict"] * 3 + ["out_of_scope"] * 5
+
+
+def labelled(kinds=KINDS) -> list[dict]:
+    questions = {
+        "lookup": "does a Series A startup hire ML PMs?", "paraphrase": "what does an ML PM do all day?",
+        "conflict": "is ML PM or AI PM better pay?", "out_of_scope": "how long do I boil fresh pasta?",
+    }
+    evidence = {"lookup": ["True ML PMs emerge at Series B+"], "paraphrase": ["ML PM spends 30% of their time"],
+                "conflict": ["AI PM pays slightly more on average"], "out_of_scope": []}
+    return [{"id": f"q{i}", "kind": k, "question": f"{questions[k]} ({i})", "evidence": evidence[k]}
+            for i, k in enumerate(kinds)]
+
+
+def test_every_question_is_in_exactly_one_fold_and_each_kind_is_spread():
+    gold = labelled()
+    folds = folds_of(gold, 5)
+    assert sorted(i for f in folds for i in f) == list(range(len(gold)))
+    for kind in set(KINDS):
+        per_fold = [sum(gold[i]["kind"] == kind for i in f) for f in folds]
+        assert max(per_fold) - min(per_fold) <= 1, (kind, per_fold)
+    assert folds_of(gold, 5) == folds and folds_of(gold, 5, seed=1) != folds
+
+
+def test_each_question_is_answered_by_a_calibration_fitted_without_it(fake_advisor, monkeypatch):
+    gold = labelled()
+    fitted_on: list[set[str]] = []
+    answered_by: dict[str, int] = {}
+    fit = calibration.fit_calibration
+    answer_all = calibration.answer_all
+
+    def recording_fit(advisor, questions):
+        fitted_on.append({q.item["id"] for q in questions})
+        return fit(advisor, questions)
+
+    def recording_answer_all(advisor, items):
+        for item in items:
+            answered_by[item["id"]] = len(fitted_on) - 1
+        return answer_all(advisor, items)
+
+    monkeypatch.setattr(calibration, "fit_calibration", recording_fit)
+    monkeypatch.setattr(calibration, "answer_all", recording_answer_all)
+    figures, results = cross_validate(fake_advisor, gold, 4)
+    assert len(fitted_on) == 4 and sorted(answered_by) == sorted(g["id"] for g in gold)
+    for qid, fit_number in answered_by.items():
+        assert qid not in fitted_on[fit_number], f"{qid} was answered by a fit that saw it"
+    assert [r["id"] for r in results] == [g["id"] for g in gold]
+    assert {"hit@3", "answer_first", "oos_abstain"} <= set(figures)
+
+
+def test_calibrate_saves_what_it_fitted_and_reports_both_figures(fake_advisor, tmp_path):
+    questions = tmp_path / "labelled.jsonl"
+    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    out = tmp_path / "calibration.json"
+    before = fake_advisor.engine.abstainer
+    report = calibrate(fake_advisor, questions, out=out, folds=3)
+    assert {"cross-validated", "in-sample"} <= set(report)
+    saved = Calibration.load(out)
+    assert saved.abstainer == fake_advisor.engine.abstainer != before  # in use from now on
+    assert saved.ranker == fake_advisor.engine.retriever.ranker
+    assert "cross-validated" not in calibrate(fake_advisor, questions, out=out)
+
+
+@pytest.mark.parametrize("folds", ["1", "-2"])
+def test_one_fold_is_refused_with_what_to_pass(folds, capsys, fake_model, tmp_path):
+    from bot.cli import main
+
+    code = main(["calibrate", "--questions", str(tmp_path / "x.jsonl"), "--folds", folds])
+    assert code == 2
+    assert "--folds must be 0" in capsys.readouterr().err
