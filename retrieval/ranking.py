@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
-from retrieval.lexical import tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -25,18 +22,10 @@ FEATURES = (
 # The hand-set fusion this project shipped with; `advisor calibrate` chooses the centred cosine's weight.
 DEFAULT_WEIGHTS = {"dense": 0.4, "window": 0.4, "sentence": 0.2, "lexical": 0.2}
 
-_CLAUSE_SPLIT = re.compile(r"(?<=[?!.;])\s+|\s+[—–-]{1,2}\s+|,\s+(?=(?:and|but|or|so|because|since|which|"
-                           r"how|what|when|where|who|is|are|do|does|can|should)\b)", re.IGNORECASE)
-MIN_CLAUSE_WORDS = 3  # a clause with fewer content words ("ML PM vs AI PM") is not searched on its own
-
-
-def clauses(question: str) -> list[str]:
-    """The parts of a long chatty question that each ask something ("I'm burnt out. which path is most
-    chill?"): each also searched alone, since one embedding of the whole message blurs them. [] for a
-    question of one clause."""
-    parts = [p.strip() for p in _CLAUSE_SPLIT.split(question) if p and p.strip()]
-    parts = [p for p in parts if len(tokenize(p)) >= MIN_CLAUSE_WORDS]
-    return parts if len(parts) > 1 else []
+def centre(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Vectors with the corpus's mean direction removed, normalised again."""
+    centred = vectors - mean
+    return centred / (np.linalg.norm(centred, axis=-1, keepdims=True) + 1e-9)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ import numpy as np
 from retrieval.chunking import Chunk
 from retrieval.index_store import LoadedIndex
 from retrieval.lexical import LexicalIndex
-from retrieval.ranking import FEATURES, Ranker, clauses
+from retrieval.ranking import FEATURES, Ranker, centre
 
 DIVERSITY = 0.3  # MMR penalty on a passage too similar to one already shown, in shares of the scores' spread
 CANDIDATES = 50  # from each of dense and BM25: the fused top 5 held the evidence for 87-89% of questions
-CLAUSE_CANDIDATES = 10  # dense candidates added per clause of a long question
 RERANKED = 20  # the best candidates that diversification chooses the shown ones from
 PER_DOCUMENT = 5  # candidates kept per document for the answer to find another document's view among
 
@@ -41,6 +40,7 @@ class SearchResult:
     coverage: float
     unknown_names: int = 0
     top_centred: float = 0.0  # the best candidate's similarity once the corpus's shared direction is removed
+    corpus_mean: np.ndarray | None = field(default=None, compare=False, repr=False)  # the shared direction
     # each document's best few candidates, best first, from all candidates (not just the hits): where
     # another document's view of the question is looked for
     by_document: dict = field(default_factory=dict, compare=False, repr=False)
@@ -62,12 +62,8 @@ class HybridRetriever:
         # comparing, so that what a passage says apart from the topic counts
         self._mean = self._chunk_vectors.mean(0) if len(self._chunk_vectors) else np.zeros(0, dtype=np.float32)
 
-    def _centre(self, vectors: np.ndarray) -> np.ndarray:
-        centred = vectors - self._mean
-        return centred / (np.linalg.norm(centred, axis=-1, keepdims=True) + 1e-9)
-
     def search(self, query: str, k: int = 5) -> SearchResult:
-        qv, candidates, bm25, top_bm25, top_dense, signals = self._candidates(query)
+        qv, candidates, top_dense, signals = self._candidates(query)
         if not candidates:
             return SearchResult([], qv, 0.0, self.lexical.coverage(query), self.lexical.unknown_names(query))
         scores = self.ranker.score(signals)
@@ -85,34 +81,31 @@ class HybridRetriever:
             top_dense=top_dense, coverage=self.lexical.coverage(query),
             unknown_names=self.lexical.unknown_names(query),
             top_centred=float(signals[:, _COLUMN["centred"]].max()), by_document=by_document,
+            corpus_mean=self._mean,
         )
 
     def candidate_signals(self, query: str) -> tuple[list[int], np.ndarray]:
         """Every candidate's chunk row and its signals (FEATURES columns), for choosing a ranker."""
-        _, candidates, _, _, _, signals = self._candidates(query)
+        _, candidates, _, signals = self._candidates(query)
         return candidates, signals
 
     def _candidates(self, query: str):
-        """The question's vector, its candidates (chunk rows: dense and BM25 top, and each clause's dense
-        top), the BM25 scores, the best BM25 and cosine, and the candidates' signals."""
-        parts = clauses(query)
-        vectors = self.embedder.embed([query, *parts])
-        qv = vectors[0]
+        """The question's vector, its candidates (chunk rows: the dense and BM25 tops), the best cosine, and
+        the candidates' signals."""
+        qv = self.embedder.embed([query])[0]
         n = len(self.index.chunks)
         if not n:
-            return qv, [], np.zeros(0), 0.0, 0.0, np.zeros((0, len(FEATURES)))
-        dense_scores, dense_ids = self.index.faiss_index.search(vectors, min(CANDIDATES, n))
+            return qv, [], 0.0, np.zeros((0, len(FEATURES)))
+        dense_scores, dense_ids = self.index.faiss_index.search(qv.reshape(1, -1), min(CANDIDATES, n))
         top_dense = float(dense_scores[0].max()) if dense_scores.size else 0.0
         found = {int(i) for i in dense_ids[0] if i >= 0}
-        for row in dense_ids[1:]:
-            found |= {int(i) for i in row[:CLAUSE_CANDIDATES] if i >= 0}
         bm25 = self.lexical.scores(query)
         top_bm25 = float(bm25.max())
         if top_bm25 > 0:
             found |= {int(i) for i in np.argpartition(-bm25, min(CANDIDATES, n) - 1)[:CANDIDATES] if bm25[i] > 0}
         candidates = sorted(found)
         signals = self._signals(candidates, qv, bm25, top_bm25) if candidates else np.zeros((0, len(FEATURES)))
-        return qv, candidates, bm25, top_bm25, top_dense, signals
+        return qv, candidates, top_dense, signals
 
     def _signals(self, order: list[int], qv: np.ndarray, bm25: np.ndarray, top_bm25: float) -> np.ndarray:
         """The FEATURES row of each candidate chunk in `order`."""
@@ -120,7 +113,7 @@ class HybridRetriever:
         x = np.zeros((len(order), len(FEATURES)))
         x[:, _COLUMN["dense"]] = self._chunk_vectors[rows] @ qv
         x[:, _COLUMN["window"]] = self._window_vectors[rows] @ qv
-        x[:, _COLUMN["centred"]] = self._centre(self._chunk_vectors[rows]) @ self._centre(qv)
+        x[:, _COLUMN["centred"]] = centre(self._chunk_vectors[rows], self._mean) @ centre(qv, self._mean)
         x[:, _COLUMN["lexical"]] = bm25[rows] / top_bm25 if top_bm25 > 0 else 0.0
         for r, i in enumerate(order):
             start, end = self.index.sentence_rows[i]
@@ -135,7 +128,12 @@ class HybridRetriever:
         values = [scored[i][0] for i in ranked]
         spread = (max(values) - min(values)) or 1.0  # the penalty in the units of this question's scores
         chosen: list[int] = []
-        pool = list(ranked)
+        pool, seen = [], set()
+        for i in ranked:  # the same text twice in the corpus (a document added twice) is one passage
+            text = " ".join(self.index.chunks[i].text.split()).lower()
+            if text not in seen:
+                seen.add(text)
+                pool.append(i)
         while pool and len(chosen) < k:
             def value(i: int) -> float:
                 overlap = max((float(self._chunk_vectors[i] @ self._chunk_vectors[j]) for j in chosen), default=0.0)

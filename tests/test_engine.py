@@ -360,3 +360,19 @@ def test_a_stamp_that_cannot_be_recorded_still_starts(corpus_dir, tmp_path, monk
     assert "Could not record the corpus stamp" in caplog.text
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".gen-")]
     assert engine.answer(QUESTIONS[0]).question == QUESTIONS[0]
+
+
+def test_a_document_added_twice_is_not_quoted_twice(corpus_dir, tmp_path, fake_embedder):
+    """The same text under two names: each passage is shown once, never as [1], [2] and [3]."""
+    original = corpus_dir / "ai-pm-vs-ml-pm.txt"
+    (corpus_dir / "copy-of-titles.txt").write_text(
+        original.read_text(encoding="utf-8").replace("id: ai-pm-vs-ml-pm", "id: copy-of-titles"), encoding="utf-8")
+    advisor = Advisor(Engine(corpus_dir, tmp_path / "index", fake_embedder))
+    for question in QUESTIONS[:3]:
+        answer = advisor.answer(Question(text=question))
+        quotes = [normalise(c.quote) for c in answer.citations]
+        assert len(quotes) == len(set(quotes)), quotes
+        hits = [normalise(h.chunk.text) for h in answer.hits]
+        assert len(hits) == len(set(hits))
+        sentences = [s.text for s in answer.sentences]
+        assert len(sentences) == len(set(sentences))
