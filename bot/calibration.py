@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,8 @@ import numpy as np
 from bot.core import Advisor
 from bot.evaluation import contains, answer_all, load_questions, score
 from retrieval.abstention import features, fit
-from retrieval.calibration import CALIBRATION_FILE, Calibration
+from retrieval.answer import Style
+from retrieval.calibration import Calibration
 from retrieval.ranking import DEFAULT_WEIGHTS, Ranker
 
 # The rankings calibration chooses from: the shipped fusion, with the centred cosine (the passage's
@@ -21,10 +22,20 @@ from retrieval.ranking import DEFAULT_WEIGHTS, Ranker
 # signals did better on the questions it was fitted on and no better on held-out folds (hit@1 0.68 either
 # way over dev + dev2), so the choice is kept this small.
 CENTRED_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
+# The composer's choices (retrieval.answer.Style): each on or off. Chosen by how the answers read on the
+# fitted questions: the first sentence holding the evidence, the answer showing it, both sides of a conflict.
+STYLES = tuple(Style(lead_margin=m, other_lexical=o, sentence_centred=c)
+               for m in (0.0, 0.05) for o in (0.0, 0.2) for c in (0.0, 0.5))
 
 
 def candidate_rankers() -> list[Ranker]:
     return [Ranker(weights={**DEFAULT_WEIGHTS, "centred": w}) for w in CENTRED_WEIGHTS]
+
+
+def _answer_quality(figures: dict) -> float:
+    """answer_first + answer_shows_evidence + the share of conflicts shown both ways."""
+    both, total = (int(n) for n in str(figures["conflict_shows_both"]).split("/"))
+    return figures["answer_first"] + figures["answer_shows_evidence"] + (both / total if total else 0.0)
 
 
 @dataclass
@@ -66,23 +77,32 @@ def using(advisor: Advisor, calibration: Calibration):
     """Answer with this calibration for a while (the engine's own is restored after)."""
     engine = advisor.engine
     retriever = engine.retriever
-    saved = engine.ranker, engine.abstainer, retriever.ranker
+    saved = engine.ranker, engine.abstainer, engine.style, retriever.ranker
     engine.ranker = retriever.ranker = calibration.ranker
-    engine.abstainer = calibration.abstainer
+    engine.abstainer, engine.style = calibration.abstainer, calibration.style
     try:
         yield
     finally:
-        engine.ranker, engine.abstainer, retriever.ranker = saved
+        engine.ranker, engine.abstainer, engine.style, retriever.ranker = saved
 
 
 def fit_calibration(advisor: Advisor, questions: list[_Labelled]) -> Calibration:
-    """Choose the ranker on these questions, then fit the abstainer on the evidence it then finds."""
+    """Choose the ranker on these questions, fit the abstainer on the evidence it then finds, then choose
+    the style the answers to these questions read best in."""
     ranker = max(candidate_rankers(), key=lambda r: _ranking_quality(r, questions))  # ties: the first, plainest
     retriever = advisor.engine.retriever
     with using(advisor, Calibration(ranker=ranker, abstainer=advisor.engine.abstainer)):
         rows = [features(retriever.search(q.item["question"])) for q in questions]
     abstainer = fit(rows, [int(q.answerable) for q in questions])
-    return Calibration(ranker=ranker, abstainer=abstainer)
+    model = advisor.engine.embedder.name
+    items = [q.item for q in questions]
+
+    def quality(style: Style) -> float:
+        with using(advisor, Calibration(ranker=ranker, abstainer=abstainer, style=style)):
+            return _answer_quality(score(answer_all(advisor, items), items))
+
+    style = max(STYLES, key=quality)  # ties: the first, plainest
+    return Calibration(ranker=ranker, abstainer=abstainer, model=model, style=style)
 
 
 def folds_of(gold: list[dict], k: int, seed: int = 0) -> list[list[int]]:
@@ -114,7 +134,7 @@ def cross_validate(advisor: Advisor, gold: list[dict], k: int, seed: int = 0) ->
     return score(ordered, gold), ordered
 
 
-def calibrate(advisor: Advisor, questions_path: Path, out: Path = CALIBRATION_FILE, folds: int = 0) -> dict:
+def calibrate(advisor: Advisor, questions_path: Path, out: Path, folds: int = 0) -> dict:
     """Fit on every question and save; with `folds`, first report the figures on held-out folds."""
     gold = [g for g in load_questions(questions_path) if "kind" in g]
     report: dict = {}
@@ -128,6 +148,7 @@ def calibrate(advisor: Advisor, questions_path: Path, out: Path = CALIBRATION_FI
     advisor.engine.ranker = advisor.engine.retriever.ranker = calibration.ranker
     advisor.engine.abstainer = calibration.abstainer
     report["centred weight"] = calibration.ranker.weights.get("centred", 0.0)
+    report["style"] = asdict(calibration.style)
     report["abstainer"] = {"threshold": calibration.abstainer.threshold, "min_dense": calibration.abstainer.min_dense,
                            "weights": {k: round(v, 3) for k, v in calibration.abstainer.weights.items()}}
     report["saved_to"] = str(out)

@@ -15,9 +15,19 @@ class SettingsError(Exception):
 
 
 def default_corpus_dir() -> Path:
-    """./corpus when the working folder has one, else the corpus shipped beside this package."""
+    """./corpus when the working folder has one, else the shipped corpus: the checkout's corpus/ folder, or
+    the `advisor_corpus` data package a plain (non-editable) install puts in site-packages."""
     local = Path.cwd() / "corpus"
-    return local if local.is_dir() else PROJECT_ROOT / "corpus"
+    if local.is_dir():
+        return local
+    checkout = PROJECT_ROOT / "corpus"
+    if checkout.is_dir():
+        return checkout
+    import importlib.util
+
+    spec = importlib.util.find_spec("advisor_corpus")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else checkout
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from retrieval.ranking import centre
 from retrieval.search import Hit, SearchResult
 
 MAX_SENTENCES = 3
-MAX_QUOTE_CHARS = 300
+MAX_QUOTE_CHARS = 260
 MAX_ANSWER_SENTENCE_CHARS = 280
 # A further passage of the same document is worth a sentence only when it scores this close to the best
 # (in shares of the spread of the candidates' scores) and says something the lead does not.
@@ -22,13 +22,11 @@ SAME_SOURCE_MARGIN = 0.1
 # Another document's view is heard when its best passage scores this close to the best: where the two
 # documents disagree (salaries, how technical AI PM is), the answer shows both positions.
 OTHER_SOURCE_MARGIN = 0.35
-# Chosen on dev + dev2 among 0, 0.2, 0.5 (conflicts shown both ways 5/8 -> 7/8) and checked on the held-out
-# sets, not chosen on them (7/16 -> 9/16).
-OTHER_LEXICAL = 0.2  # extra weight of BM25 when choosing which passage of another document speaks
 # Passages cited below the short answer without a sentence of their own: more of what was found, to check
 # and read on. The reader is shown at most MAX_SENTENCES passages in all.
 MAX_CITED = 3
-FURTHER_QUOTE_CHARS = 260  # their quotes are shorter: they back the answer up, they are not it
+LEAD_LINE = 0.5  # weight of how well a passage's best line answers, when choosing the lead among close ones
+MAX_LEANING_CHARS = 360  # a sentence read with what it leans on may run this long
 MIN_STANDALONE_CHARS = 40  # a shorter line ("Not X: the title.") is read with the sentence after it
 REDUNDANT = 0.85  # a sentence this similar to one already shown says the same again
 
@@ -41,6 +39,22 @@ _LEANS = re.compile(r"^\W*(?:that|this|these|those|it|they|he|she|but|and|so|als
 def leans_on_previous(sentence: str) -> bool:
     """Whether a sentence opens by pointing back at one the reader may not have been shown."""
     return bool(_LEANS.match(sentence))
+
+
+@dataclass(frozen=True)
+class Style:
+    """The composer's choices that `advisor calibrate` makes on labelled questions (see bot/calibration.py)."""
+
+    # the lead is the best of the passages within this score of the top one by its score plus LEAD_LINE
+    # times how well its best line answers: the passage whose own words answer best
+    lead_margin: float = 0.05
+    # extra weight of BM25 when choosing which passage of another document speaks: its position on the
+    # point asked ("Salaries reflect the gap: ...") shares the question's words where its most similar
+    # passage may share only the role names
+    other_lexical: float = 0.2
+    # a sentence's closeness to the question blends its cosine with its cosine once the corpus's shared
+    # direction is removed (this share), so that "ML PMs live in ..." does not win on the role names alone
+    sentence_centred: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -194,14 +208,16 @@ def _list_answer(sentences: list[str], best: int) -> tuple[int, int, str]:
     return best, best, text
 
 
-def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str = "") -> tuple[int, int, str]:
+def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str = "",
+                lead: bool = True) -> tuple[int, int, str]:
     """The words of a passage that answer: the line holding its sentence closest to the question, made to
     stand alone. Returns the first and last sentence used and the text.
 
     A line that leans on the one before ("This shows ...", "But Y: ...") brings it along, or, at the top of
     the passage, the passage's predecessor `before`; a line too long to read in a chat gives its closest
     sentence, with its neighbour when that sentence is a fragment or leans on it. A list's intro carries its
-    items. Quotes stay verbatim: only whole sentences of the passage are used.
+    items. Quotes stay verbatim: only whole sentences of the passage are used. A further sentence (not the
+    `lead`) that cannot be made to stand alone comes back empty: it is left out.
     """
     best = int(np.argmax(sims)) if len(sims) else 0
     if not sentences:
@@ -224,12 +240,16 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
     while leans_on_previous(sentences[lo]) and lo > 0:
         lo -= 1  # bring what it leans on
     out = " ".join(sentences[lo:hi + 1])
-    if lo < start and len(out) > MAX_ANSWER_SENTENCE_CHARS:
+    if lo < start and len(out) > MAX_LEANING_CHARS:
+        if not lead:
+            return lo, hi, ""  # too long to read with what it leans on: a further sentence is left out
         # "ML PMs live in the feedback loop ... … They decide if a 0.5% improvement is worth the compute cost."
         out = f"{sentences[lo]} … {' '.join(sentences[start:hi + 1])}"
-    if leans_on_previous(out) and before:
+    if leans_on_previous(out) and before and len(before) + len(out) < MAX_LEANING_CHARS:
         out = f"{before} {out}"
-    return lo, hi, _clip(out, MAX_ANSWER_SENTENCE_CHARS)
+    if leans_on_previous(out) and not lead:
+        return lo, hi, ""  # nothing to lean on: left out rather than shown meaning nothing
+    return lo, hi, _clip(out, MAX_LEANING_CHARS)
 
 
 @dataclass(frozen=True)
@@ -241,12 +261,9 @@ class _Part:
     hi: int
     text: str
     vector: np.ndarray  # the closest sentence's vector, to tell a sentence that only repeats another
+    line_score: float = 0.0  # how well its best line answers (`sentence_scores`' best)
 
 
-# A sentence's closeness to the question: half its cosine, half its cosine once the corpus's shared direction
-# is removed, so that "ML PMs live in the feedback loop" does not win on the role names alone (chosen on dev
-# + dev2 among 0, 0.5, 1: answer_first 0.618 -> 0.658; the held-out sets unchanged).
-SENTENCE_CENTRED = 0.5
 LINE_LEXICAL = 0.2  # weight of the question's words in choosing a passage's line, as BM25's in the fusion
 
 
@@ -257,7 +274,7 @@ def _overlap(words: set[str], wanted: dict[str, float]) -> float:
 
 def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: np.ndarray,
                     wanted: dict[str, float], lines: list[list[int]] | None = None,
-                    mean: np.ndarray | None = None) -> np.ndarray:
+                    mean: np.ndarray | None = None, centred_share: float = 0.0) -> np.ndarray:
     """How well each sentence of a passage answers: its cosine with the question, plus the share of the
     question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf): the fusion's
     own blend, so that the line with the rare "Series" wins over one with the everywhere "PM" for "does a
@@ -265,7 +282,7 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     sims = vectors @ question_vector if len(vectors) else np.zeros(0)
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
-        sims = (1 - SENTENCE_CENTRED) * sims + SENTENCE_CENTRED * centred
+        sims = (1 - centred_share) * sims + centred_share * centred
     if not wanted or not len(sims):
         return sims
     boost = np.zeros(len(sims))
@@ -275,19 +292,30 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     return sims + boost
 
 
-def _part(hit: Hit, result: SearchResult, index: LoadedIndex, wanted: dict[str, float]) -> _Part:
+@dataclass(frozen=True)
+class _Asked:
+    """What composing one answer needs: the search, the index, the question's words by rarity, the style."""
+
+    result: SearchResult
+    index: LoadedIndex
+    wanted: dict[str, float]
+    style: Style
+
+
+def _part(hit: Hit, asked: _Asked, lead: bool = False) -> _Part:
+    result, index = asked.result, asked.index
     start, end = index.sentence_rows[hit.position]
     sentences = index.sentences[hit.position]
-    sims = sentence_scores(sentences, index.vectors[start:end], result.query_vector, wanted,
-                           _lines(hit.chunk.text), result.corpus_mean)
+    sims = sentence_scores(sentences, index.vectors[start:end], result.query_vector, asked.wanted,
+                           _lines(hit.chunk.text), result.corpus_mean, asked.style.sentence_centred)
     previous = index.chunks[hit.position - 1] if hit.position > 0 else None
     before = ""
     if previous is not None and previous.doc_id == hit.chunk.doc_id and previous.section == hit.chunk.section:
         before = (index.sentences[hit.position - 1] or [""])[-1]
-    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before)
+    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead)
     best = int(np.argmax(sims)) if len(sims) else 0
     vector = index.vectors[start + best] if end > start else index.vectors[hit.position]
-    return _Part(hit, lo, hi, text, vector)
+    return _Part(hit, lo, hi, text, vector, float(sims.max()) if len(sims) else 0.0)
 
 
 def _adds(part: _Part, shown: list[_Part]) -> bool:
@@ -296,28 +324,31 @@ def _adds(part: _Part, shown: list[_Part]) -> bool:
                                    and s.text not in part.text for s in shown)
 
 
-def _select(wanted: dict[str, float], result: SearchResult, index: LoadedIndex) -> tuple[list[_Part], list[Hit]]:
+def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     """The passages the short answer says something from, and further passages to cite.
 
-    The best passage leads; a close one of the same document follows when it adds something; and the
-    document that best answers apart from the lead's is heard when its best passage (among all candidates,
-    not only the hits) is close enough: its passage on the same point as the lead (the most similar to it
-    among that document's close ones), so that where two documents disagree both positions are shown.
+    Of the passages scoring close to the best, the one whose own line answers best leads; a close one of
+    the same document follows when it adds something; and the document that best answers apart from the
+    lead's is heard when its best passage (among all candidates, not only the hits) is close enough, so
+    that where two documents disagree both positions are shown.
     """
-    hits = result.hits
+    hits = asked.result.hits
     top = hits[0].score
-    lead = _part(hits[0], result, index, wanted)
+    lead = _part(hits[0], asked, lead=True)
+    margin = asked.style.lead_margin
+    rivals = [_part(h, asked, lead=True) for h in hits[1:3] if margin and h.score >= top - margin]
+    lead = max([lead, *rivals], key=lambda p: p.hit.score + LEAD_LINE * p.line_score)
     parts = [lead]
-    for hit in hits[1:]:
+    for hit in hits:
         if len(parts) >= MAX_SENTENCES - 1 or hit.score < top - SAME_SOURCE_MARGIN:
             break
-        if hit.chunk.doc_id == lead.hit.chunk.doc_id:
-            part = _part(hit, result, index, wanted)
+        if hit.chunk.doc_id == lead.hit.chunk.doc_id and hit.position != lead.hit.position:
+            part = _part(hit, asked)
             if _adds(part, parts):
                 parts.append(part)
-    other = _other_view(result, lead)
+    other = _other_view(asked, lead)
     if other is not None:
-        part = _part(other, result, index, wanted)
+        part = _part(other, asked)
         if _adds(part, parts):
             parts.append(part)
     used = {p.hit.position for p in parts}
@@ -325,27 +356,28 @@ def _select(wanted: dict[str, float], result: SearchResult, index: LoadedIndex) 
     return parts, further
 
 
-def _other_view(result: SearchResult, lead: _Part) -> Hit | None:
+def _other_view(asked: _Asked, lead: _Part) -> Hit | None:
     """Another document's passage on the question, if another document answers closely enough: among the
     close candidates of other documents, the best by score with its words counted twice over (BM25's
     weight again), since a document's position on the point asked ("Salaries reflect the gap: ...")
     shares the question's words where its most similar passage may only share its role names."""
+    result = asked.result
     top = result.hits[0].score
     close = [h for doc, hits in result.by_document.items() if doc != lead.hit.chunk.doc_id
              for h in hits if h.score >= top - OTHER_SOURCE_MARGIN]
     if not close:
         return None
-    return max(close, key=lambda h: h.score + OTHER_LEXICAL * h.lexical)
+    return max(close, key=lambda h: h.score + asked.style.other_lexical * h.lexical)
 
 
-def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None) -> Answer:
+def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None, style: Style = Style()) -> Answer:
     """Lead with the words that best answer, add a sentence only where it adds (another document's view,
     a close passage saying something else), attribute once per document, and cite every passage shown."""
     if not result.hits:
         return not_covered(question, sorted({c.doc_title for c in index.chunks}))
     stems = sorted(set(tokenize(question)))
     wanted = dict(zip(stems, idf(stems) if idf is not None else np.ones(len(stems))))
-    parts, further = _select(wanted, result, index)
+    parts, further = _select(_Asked(result, index, wanted, style))
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
     for part in parts:
@@ -361,7 +393,7 @@ def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None) -
         start, end = index.sentence_rows[hit.position]
         best = int(np.argmax(index.vectors[start:end] @ result.query_vector)) if end > start else 0
         citations.append(Citation(number=len(citations) + 1, doc_id=chunk.doc_id, title=chunk.doc_title,
-                                  section=chunk.section, quote=_quote(sents, best, best, FURTHER_QUOTE_CHARS),
+                                  section=chunk.section, quote=_quote(sents, best, best, MAX_QUOTE_CHARS),
                                   chunk_id=chunk.id))
     multi = len({c.doc_id for c in citations[: len(sentences)]}) > 1
     parts_text, labelled = [], set()

@@ -103,8 +103,10 @@ class Engine:
         self.corpus_dir = Path(corpus_dir)
         self.store = IndexStore(index_dir)
         self.embedder = embedder
-        calibration = calibration or Calibration.load()
+        calibration = calibration or Calibration.for_model(embedder.name)
         self.ranker = calibration.ranker
+        self.style = calibration.style
+        self._uncalibrated = calibration.fallback  # said once, at the first answer
         self.abstainer = abstainer or calibration.abstainer
         self.check_seconds = index_check_seconds() if check_seconds is None else check_seconds
         self._lock = threading.Lock()
@@ -280,6 +282,11 @@ class Engine:
         """
         question = check_question(text)
         retriever = self.retriever
+        if self._uncalibrated:
+            self._uncalibrated = False
+            logger.warning("No calibration for the model %s: ranking with the default weights and declining only "
+                           "clearly unrelated questions. Run `advisor calibrate --questions FILE` to fit one.",
+                           self.embedder.name)
         earlier = [c for c in context if c.strip()]
         if not looks_like_follow_up(question):
             earlier = []  # a question that stands on its own is not read with the thread's topic
@@ -293,4 +300,4 @@ class Engine:
             # near the documents (not below the floor of what they are about at all): say what is nearest
             nearby = bool(result.hits) and result.top_dense >= self.abstainer.min_dense
             return not_covered(question, self.titles(), hits=tuple(result.hits), nearby=nearby)
-        return compose(question, result, retriever.index, retriever.lexical.idf)
+        return compose(question, result, retriever.index, retriever.lexical.idf, self.style)

@@ -186,3 +186,14 @@ def test_declining_far_from_the_documents_says_what_they_are_about():
 @pytest.mark.parametrize("section", ["Guide › Profile / Best fit", "Guide"])
 def test_a_table_header_or_a_missing_heading_suggests_the_document_title(section):
     assert suggest([_hit("a", section, title="Guide")]) == ["Guide"]
+
+
+def test_a_further_sentence_that_cannot_stand_alone_is_left_out_but_a_lead_is_kept():
+    leaning = ["That’s an ML PM in all but name, whatever the job title says."]
+    assert answer_span(leaning, leaning[0], np.array([0.9]), lead=False)[2] == ""
+    assert answer_span(leaning, leaning[0], np.array([0.9]), lead=True)[2] == leaning[0]
+    chain = ["ML PMs live in the feedback loop between real-world performance and model updates."] + [
+        f"They review dashboard number {i} with the data science team every single week." for i in range(5)]
+    sims = np.zeros(len(chain))
+    sims[-1] = 1.0
+    assert answer_span(chain, " ".join(chain), sims, lead=False)[2] == ""

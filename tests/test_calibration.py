@@ -41,13 +41,21 @@ def test_each_question_is_answered_by_a_calibration_fitted_without_it(fake_advis
     fit = calibration.fit_calibration
     answer_all = calibration.answer_all
 
+    fitting = []
+
     def recording_fit(advisor, questions):
         fitted_on.append({q.item["id"] for q in questions})
-        return fit(advisor, questions)
+        fitting.append(True)
+        try:
+            return fit(advisor, questions)
+        finally:
+            fitting.pop()
 
     def recording_answer_all(advisor, items):
-        for item in items:
-            answered_by[item["id"]] = len(fitted_on) - 1
+        if not fitting:  # the fit answers its own questions to choose a style: not a held-out answer
+            for item in items:
+                assert item["id"] not in answered_by, f"{item['id']} answered twice"
+                answered_by[item["id"]] = len(fitted_on) - 1
         return answer_all(advisor, items)
 
     monkeypatch.setattr(calibration, "fit_calibration", recording_fit)
@@ -67,9 +75,10 @@ def test_calibrate_saves_what_it_fitted_and_reports_both_figures(fake_advisor, t
     before = fake_advisor.engine.abstainer
     report = calibrate(fake_advisor, questions, out=out, folds=3)
     assert {"cross-validated", "in-sample"} <= set(report)
-    saved = Calibration.load(out)
+    saved = Calibration.read(out)
     assert saved.abstainer == fake_advisor.engine.abstainer != before  # in use from now on
     assert saved.ranker == fake_advisor.engine.retriever.ranker
+    assert saved.model == fake_advisor.engine.embedder.name
     assert "cross-validated" not in calibrate(fake_advisor, questions, out=out)
 
 
@@ -80,3 +89,19 @@ def test_one_fold_is_refused_with_what_to_pass(folds, capsys, fake_model, tmp_pa
     code = main(["calibrate", "--questions", str(tmp_path / "x.jsonl"), "--folds", folds])
     assert code == 2
     assert "--folds must be 0" in capsys.readouterr().err
+
+
+def test_the_command_saves_into_the_data_folder_for_its_model_not_the_package(fake_model, tmp_path, corpus_dir):
+    from bot.cli import main
+    from retrieval.calibration import SHIPPED_FILE, calibration_file
+
+    shipped = SHIPPED_FILE.read_bytes()
+    questions = tmp_path / "labelled.jsonl"
+    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    data = tmp_path / "data"
+    assert main(["calibrate", "--questions", str(questions), "--data-dir", str(data),
+                 "--corpus", str(corpus_dir)]) == 0
+    saved = calibration_file(data, "fake-hashing-256")
+    assert Calibration.read(saved).model == "fake-hashing-256"
+    assert SHIPPED_FILE.read_bytes() == shipped
+    assert Calibration.for_model("fake-hashing-256", data) == Calibration.read(saved)  # used from then on

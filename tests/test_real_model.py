@@ -115,7 +115,7 @@ def test_both_labelled_sets_hold_their_measured_figures(real_advisor, tmp_path):
     assert len(out.read_text().splitlines()) == 92
     print(figures)
     assert figures["hit@3"] >= 0.9, figures
-    assert figures["answer_first"] >= 0.64, figures
+    assert figures["answer_first"] >= 0.66, figures
     assert figures["answer_shows_evidence"] >= 0.82, figures
     assert figures["oos_abstain"] >= 0.68, figures
     assert figures["false_abstain"] <= 0.05, figures
