@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -98,11 +99,14 @@ def cmd_calibrate(args) -> int:
 
     if args.folds == 1 or args.folds < 0:
         raise SettingsError("--folds must be 0 (no cross-validation) or 2 or more, e.g. --folds 5")
+    from retrieval.calibration import calibration_file
+
     advisor = _advisor(args)
-    extra = {"out": Path(args.out)} if args.out else {}  # default: the calibration shipped with the package
-    report = calibrate(advisor, Path(args.questions), folds=args.folds, **extra)
+    # default: the data folder, one file per model (never into the installed package)
+    out = Path(args.out) if args.out else calibration_file(_settings(args).data_dir, advisor.engine.embedder.name)
+    report = calibrate(advisor, Path(args.questions), out=out, folds=args.folds)
     for key, value in report.items():
-        if isinstance(value, dict) and key != "abstainer":
+        if isinstance(value, dict) and key not in ("abstainer", "style"):
             print(f"{key}:")
             for name, figure in value.items():
                 print(f"  {name:26} {figure}")
@@ -145,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", parents=[common], help="fit the ranking and when to say 'not covered' on a labelled set")
     cal.add_argument("--questions", required=True, help="JSONL with kind=out_of_scope for questions to refuse")
-    cal.add_argument("--out", help="where to save (default: the calibration shipped with the package)")
+    cal.add_argument("--out", help="where to save (default: DATA_DIR/calibration/MODEL.json, used from then on "
+                          "with that model)")
     cal.add_argument("--folds", type=int, default=0,
                      help="first fit on all folds but one and score the one left out, for each of N folds, "
                           "and print those figures (default 0: no cross-validation)")
@@ -174,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from bot.evaluation import QuestionsFileError
     from bot.report import ReportError
+    from bot.store import StoreError
     from retrieval.corpus_admin import CorpusChangeError
     from retrieval.documents import CorpusError
     from retrieval.embedding import ModelError
@@ -189,11 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         logs.setup(args.verbose)  # ADVISOR_LOG_FORMAT=json|text; tokens and secrets redacted
         return args.func(args)
     except (QuestionError, CorpusError, ModelError, IndexDamagedError, SettingsError, QuestionsFileError,
-            ReportError, CorpusChangeError) as exc:
+            ReportError, CorpusChangeError, StoreError) as exc:
         print(f"advisor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `advisor ask ... | head`: the reader has all it wanted
+        try:  # and Python's own flush at exit must not complain either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
     except OSError as exc:
         print(f"advisor: {exc.strerror or exc} ({exc.filename or 'file'}); check the path and its permissions.",
               file=sys.stderr)

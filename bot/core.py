@@ -9,12 +9,24 @@ from urllib.parse import urlsplit
 from bot.llm import AnswerWriter
 from bot.settings import Settings
 from retrieval.answer import Answer, AnswerSentence, Citation
+from retrieval.calibration import Calibration
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.engine import Engine, IndexStatus, QuestionError, check_question
 
-__all__ = ["Advisor", "Answer", "AnswerSentence", "Citation", "Question", "QuestionError", "check_question"]
+__all__ = ["Advisor", "Answer", "AnswerSentence", "Citation", "Question", "QuestionError", "check_question",
+           "to_valid_text"]
 
 logger = logging.getLogger(__name__)
+
+
+def to_valid_text(text: str) -> str:
+    """`text` with every code point that is not valid Unicode text replaced by U+FFFD.
+
+    Lone surrogates come from undecodable bytes (Python reads a command line's invalid UTF-8 that way) or from
+    JSON escapes such as "\\ud800"; tokenizers, SQLite and terminals refuse them. A valid pair is kept as its
+    character.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,8 @@ class Advisor:
         if writer is not None:
             logger.info("answers are written by %s at %s from the retrieved passages", writer.model,
                         urlsplit(writer.endpoint).hostname)  # never userinfo or key
-        return cls(Engine(settings.corpus_dir, settings.index_dir, embedder), writer)
+        calibration = Calibration.for_model(embedder.name, settings.data_dir)
+        return cls(Engine(settings.corpus_dir, settings.index_dir, embedder, calibration=calibration), writer)
 
     def prepare(self, force: bool = False, progress=None) -> IndexStatus:
         """Load (or build) the index now rather than on the first question."""
@@ -60,7 +73,9 @@ class Advisor:
         Raises:
             QuestionError: the question is empty or too long (its message is for the user).
         """
-        answer = self.engine.answer(question.text, context=question.context)
+        # the engine gets valid text only: a lone surrogate would crash the tokenizer
+        context = tuple(to_valid_text(c) for c in question.context)
+        answer = self.engine.answer(to_valid_text(question.text), context=context)
         if self.writer is not None:
             answer = self.writer.write(answer)  # not-covered answers pass through; any failure falls back
         return answer

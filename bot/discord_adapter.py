@@ -147,7 +147,7 @@ class DiscordAdapter:
         try:
             await interaction.response.defer(thinking=True, ephemeral=private)
             # outside a thread, each user's /ask questions in a channel are one conversation (as in Slack)
-            channel, thread = place(interaction.channel, f"ask:{interaction.user.id}")
+            channel, thread = place(interaction.channel, self.service.private_thread(str(interaction.user.id)))
             question = Question(text, str(interaction.user.id), PLATFORM, channel, thread,
                                 self._alias_context(channel, thread))
             reply = await self.service.ask(question)

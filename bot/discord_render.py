@@ -81,7 +81,8 @@ def to_embed(answer: Answer) -> discord.Embed:
     title = clip(answer.question.strip() or "Your question", MAX_TITLE)
     description = clip(discord.utils.escape_markdown(answer.text), MAX_DESCRIPTION)
     citations = list(answer.citations[:MAX_CITATION_FIELDS])
-    names = [clip(f"[{c.number}] {c.where}", MAX_FIELD_NAME) for c in citations]
+    # field names render markdown too: a title like "*The* PM guide" must show as written
+    names = [clip(f"[{c.number}] {discord.utils.escape_markdown(c.where)}", MAX_FIELD_NAME) for c in citations]
     values = [f"“{discord.utils.escape_markdown(c.quote.strip())}”" for c in citations]
 
     # Drop trailing fields until every kept one can show a useful part of its quote.

@@ -11,6 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from bot.grounding import unsupported
 from bot.settings import LLM_TIMEOUT
 from retrieval.answer import Answer, AnswerSentence
 
@@ -92,8 +93,10 @@ def split_sentences(reply: str) -> list[str]:
 def check_reply(reply: str, answer: Answer, model: str) -> Answer:
     """The answer rewritten with the model's reply, or a WriterError saying what is wrong with the reply.
 
-    Every sentence must cite at least one of the answer's passages. Passages the reply does not cite are
-    dropped and the rest renumbered in order of first use, markers in the text included.
+    Every sentence must cite at least one of the answer's passages. A sentence with a link, number, money
+    figure, percentage or name its passages do not hold is dropped (a warning says which); with none left, the
+    reply is not used. Passages the kept sentences do not cite are dropped and the rest renumbered in order of
+    first use, markers in the text included.
     """
     reply = (reply or "").strip()
     if not reply:
@@ -116,21 +119,40 @@ def check_reply(reply: str, answer: Answer, model: str) -> Answer:
             raise WriterError(f"bad citation [{bad}] of {total} passages")
         cited.append(list(dict.fromkeys(numbers)))
 
-    renumber: dict[int, int] = {}
-    for numbers in cited:
-        for n in numbers:
-            renumber.setdefault(n, len(renumber) + 1)
-    citations = tuple(replace(answer.citations[old - 1], number=new) for old, new in renumber.items())
-    parts, kept = [], []
+    grounded, dropped = [], []
     for sentence, numbers in zip(sentences, cited, strict=True):
         body = _MARKER_WITH_SPACE.sub("", sentence)
         body = re.sub(r"\s+([,.;:!?])", r"\1", body).strip()
         if not body or not re.search(r"\w", body):
             raise WriterError("a sentence is only a citation")
+        # what the model adds (a link, a figure, a name) and its passages do not hold is not shown
+        missing = unsupported(body, [_passage_text(answer.citations[n - 1]) for n in numbers])
+        if missing:
+            dropped.append(f"{missing} is not in passage {''.join(f'[{n}]' for n in numbers)}")
+        else:
+            grounded.append((body, numbers))
+    if not grounded:
+        raise WriterError(f"no sentence is backed by the passages it cites ({dropped[0]})")
+    if dropped:
+        logger.warning("%d generated sentence%s dropped: %s", len(dropped), "s" * (len(dropped) > 1),
+                       "; ".join(dropped))
+
+    renumber: dict[int, int] = {}
+    for _, numbers in grounded:
+        for n in numbers:
+            renumber.setdefault(n, len(renumber) + 1)
+    citations = tuple(replace(answer.citations[old - 1], number=new) for old, new in renumber.items())
+    parts, kept = [], []
+    for body, numbers in grounded:
         new = [renumber[n] for n in numbers]
         kept.append(AnswerSentence(text=body, citation=new[0]))
         parts.append(body + " " + "".join(f"[{n}]" for n in new))
     return replace(answer, text=" ".join(parts), citations=citations, sentences=tuple(kept), written_by=model)
+
+
+def _passage_text(citation) -> str:
+    """All the model was shown of one passage: its document's title, its section and its text."""
+    return f"{citation.title}\n{citation.section}\n{citation.quote}"
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,15 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, replace
 
-from bot.core import Question
+from bot.core import Question, to_valid_text
 from bot.guards import Busy, BoundedDict, DuplicateFilter, Limits, RateLimiter, WorkerPool
 from bot.logs import ANSWERS
 from bot.store import Store
 from retrieval.answer import Answer
 from retrieval.engine import QuestionError, check_question
 
-__all__ = ["ChatService", "Limits", "Reply", "Store", "is_help", "ANSWERED", "EMPTY", "TOO_LONG", "RATE_LIMITED", "BUSY",
-           "DUPLICATE", "ERROR", "ERROR_MESSAGE", "BUSY_MESSAGE"]
+__all__ = ["ChatService", "DeliveryError", "Limits", "Reply", "Store", "is_help", "ANSWERED", "EMPTY", "TOO_LONG",
+           "RATE_LIMITED", "BUSY", "DUPLICATE", "ERROR", "ERROR_MESSAGE", "BUSY_MESSAGE"]
 
 logger = logging.getLogger(__name__)
 answers_log = logging.getLogger(ANSWERS)
@@ -38,6 +38,10 @@ class Reply:
     answer_id: str = ""  # stable id of the stored answer, for feedback buttons and "share"
 
 
+class DeliveryError(Exception):
+    """A reply could not be sent to the user; the message says why in one line (no user content)."""
+
+
 HELP_WORDS = ("help", "?")
 
 
@@ -50,11 +54,12 @@ def _normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _log_question(platform: str, reply: Reply, seconds: float) -> None:
+def _log_question(platform: str, reply: Reply, seconds: float, delivered: bool | None = None) -> None:
     """One record per question handled, for log collectors (JSON fields) and people (the message).
 
     Never the question's text (user content: the store keeps it, behind the answer_id), never a user or
-    channel id, never a token: platform, outcome, time taken, and which passages were cited.
+    channel id, never a token: platform, outcome, time taken, which passages were cited, and whether the
+    reply reached the user (None when the adapter does not say).
     """
     answer = reply.answer
     fields = {
@@ -66,12 +71,14 @@ def _log_question(platform: str, reply: Reply, seconds: float) -> None:
         "abstained": answer.abstained if answer is not None else None,
         "citations": [{"doc_id": c.doc_id, "chunk_id": c.chunk_id} for c in answer.citations] if answer else [],
         "written_by": getattr(answer, "written_by", "") if answer else "",  # the chat model, "" when extractive
+        "delivered": delivered,
     }
+    undelivered = ", not delivered" if delivered is False else ""
     if reply.status == ANSWERED:
         message = (f"Answered on {platform} in {fields['latency_ms']:.0f} ms (abstained={answer.abstained}, "
-                   f"{len(answer.citations)} citations, answer {reply.answer_id})")
+                   f"{len(answer.citations)} citations, answer {reply.answer_id}{undelivered})")
     else:
-        message = f"Question on {platform} not answered: {reply.status} ({fields['latency_ms']:.0f} ms)"
+        message = f"Question on {platform} not answered: {reply.status} ({fields['latency_ms']:.0f} ms{undelivered})"
     answers_log.info(message, extra=fields)
 
 
@@ -99,10 +106,15 @@ class ChatService:
         """The advisor with its index loaded (skipped files logged as warnings), and the answer store."""
         from bot.core import Advisor
 
-        advisor = Advisor.from_settings(settings)
-        for warning in advisor.prepare().warnings:
-            logger.warning("%s", warning)
-        return cls(advisor, Store.from_settings(settings))
+        store = Store.from_settings(settings)  # a store that cannot be opened fails before the slow model load
+        try:
+            advisor = Advisor.from_settings(settings)
+            for warning in advisor.prepare().warnings:
+                logger.warning("%s", warning)
+        except BaseException:
+            store.close()
+            raise
+        return cls(advisor, store)
 
     def ready(self) -> bool:
         """True once the advisor's index and documents are loaded."""
@@ -147,24 +159,58 @@ class ChatService:
             logger.exception("Could not read the earlier questions of thread %s", thread)
             return ()
 
+    def private_thread(self, user: str) -> str:
+        """The conversation key of one user's /ask questions in a channel; no raw user id reaches the store."""
+        return self.store.private_thread(user) if self.store is not None else f"ask:{user}"
+
     def _remember(self, question: Question) -> None:
         key = (question.platform, question.channel, question.thread)
         earlier = self._threads.touch(key) or deque(maxlen=max(1, self.limits.context_depth))
         earlier.append(question.text)
         self._threads.put(key, earlier)
 
-    async def ask(self, question: Question) -> Reply:
-        """Answer one question, or say politely why not. Never raises; logs one record per question."""
+    async def ask(self, question: Question, deliver=None) -> Reply:
+        """Answer one question, or say politely why not. Never raises; logs one record per question.
+
+        Args:
+            deliver: the adapter's `async deliver(reply)` that sends the reply (never called for a duplicate,
+                which gets nothing); when given, the record (log line and store) says whether the reply got to the
+                user. It raises when it did not: DeliveryError for a known refusal (logged as one line).
+        """
         started = time.perf_counter()
         try:
             reply = await self._ask(question)
         except Exception:
             logger.exception("Handling a question failed (%s, channel %s)", question.platform, question.channel)
             reply = Reply(ERROR, ERROR_MESSAGE)
-        _log_question(question.platform, reply, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        delivered = None
+        if deliver is not None and reply.status != DUPLICATE:
+            delivered = await self._deliver(deliver, reply, question.platform)
+        _log_question(question.platform, reply, seconds, delivered)
         return reply
 
+    async def _deliver(self, deliver, reply: Reply, platform: str) -> bool:
+        try:
+            await deliver(reply)
+            delivered = True
+        except DeliveryError as exc:
+            logger.error("Could not deliver the reply (%s, answer %s) on %s: %s", reply.status,
+                         reply.answer_id or "-", platform, exc)
+            delivered = False
+        except Exception:
+            logger.exception("Could not deliver the reply (%s, answer %s) on %s", reply.status,
+                             reply.answer_id or "-", platform)
+            delivered = False
+        if reply.answer_id and self.store is not None:
+            try:
+                self.store.mark_delivered(reply.answer_id, delivered)
+            except Exception:
+                logger.exception("Could not record whether answer %s was delivered", reply.answer_id)
+        return delivered
+
     async def _ask(self, question: Question) -> Reply:
+        question = replace(question, text=to_valid_text(question.text))
         try:
             text = check_question(question.text, self.limits.max_chars)
         except QuestionError as exc:
@@ -213,7 +259,7 @@ class ChatService:
 
     async def feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "") -> bool:
         """Record a verdict on an answer. False when the answer is unknown (or could not be stored)."""
-        reason = (reason or "").strip()[:2000]
+        reason = to_valid_text(reason or "").strip()[:2000]
         if self.store is None:
             known = answer_id in self._answers
             logger.info("Feedback on %s: helpful=%s (no store, not kept)", answer_id, helpful)

@@ -12,22 +12,28 @@ import signal
 import sys
 from dataclasses import dataclass, replace
 
+import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import health
 from bot.core import Question
 from bot.guards import BoundedDict, DuplicateFilter
-from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply, is_help
+from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, DeliveryError, Reply, is_help
 from bot.settings import SettingsError, require_env
 from bot.slack_render import (
     ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, FEEDBACK_VIEW, REASON_BLOCK, REASON_INPUT, escape,
     feedback_view, parse_share_value, to_blocks,
 )
+from bot.slack_signature import SignedRequests
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,9 @@ NOT_IN_CHANNEL = ("not_in_channel", "channel_not_found", "is_archived")
 BAD_BLOCKS = ("invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long", "msg_too_long")
 HUMAN_SUBTYPES = (None, "", "thread_broadcast", "file_share")
 INVITE_HINT = "I can't post in this channel; invite me with `/invite @advisor` and try again."
+# A reply must still be worth reading when it arrives: a couple of retries, a rate limit waited out only if short.
+MAX_RETRIES = 2
+MAX_RETRY_AFTER_SECONDS = 10
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _LINK = re.compile(r"<([^>|]+)(?:\|([^>]*))?>")
@@ -82,6 +91,38 @@ def tokens_from_env(http: bool) -> SlackTokens:
     if api_url and not re.match(r"https?://", api_url):
         raise SettingsError("SLACK_API_URL does not look right: it should be a URL like https://slack.com/api/.")
     return SlackTokens(bot, app_token, secret, api_url.rstrip("/") + "/" if api_url else "")
+
+
+def slack_error(exc: SlackApiError) -> str:
+    """The Web API's error code ("ratelimited"), or the HTTP status when the body was not Slack's JSON (a 5xx page)."""
+    data = getattr(exc.response, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return f"HTTP {getattr(exc.response, 'status_code', '?')}"
+
+
+class CappedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's retry after a 429, which waits the Retry-After it names, but only when that is at most `max_wait`
+    seconds: an answer posted a minute late is no longer useful, and retrying sooner would be refused again."""
+
+    def __init__(self, max_retry_count: int = MAX_RETRIES, max_wait: float = MAX_RETRY_AFTER_SECONDS):
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(self, *, state, request, response=None, error=None) -> bool:
+        if not await super()._can_retry_async(state=state, request=request, response=response, error=error):
+            return False
+        wait = next((v[0] for k, v in response.headers.items() if k.lower() == "retry-after"), "1")
+        if not (wait.isascii() and wait.isdigit()) or int(wait) > self.max_wait:
+            logger.warning("Slack asks to wait %s s before posting again; not retrying", wait)
+            return False
+        return True
+
+
+def retry_handlers() -> list:
+    """Retries of a Web API call (chat.postMessage above all) after a rate limit, a 500/503 or a dropped connection."""
+    return [CappedRateLimitRetryHandler(), AsyncServerErrorRetryHandler(max_retry_count=MAX_RETRIES),
+            AsyncConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES)]
 
 
 def clean_text(text: str) -> str:
@@ -165,8 +206,8 @@ class SlackAdapter:
                 return
             if thread_ts and thread_ts != ts:
                 question = await self._with_thread_context(client, question, thread_ts, ts)
-            reply = await self.service.ask(question)
-            await self._post_reply(client, reply, question.channel, thread_ts)
+            # posting is part of answering: the service's record of the question says whether it got there
+            await self.service.ask(question, deliver=self._poster(client, question.channel, thread_ts))
         except Exception:
             logger.exception("Answering in %s failed", question.channel)
             await self._post_quietly(client, question.channel, thread_ts, ERROR_MESSAGE)
@@ -187,6 +228,27 @@ class SlackAdapter:
         depth = self.service.limits.context_depth
         return replace(question, context=tuple(earlier[-depth:])) if earlier else question
 
+    def _poster(self, client, channel: str, thread_ts, respond=None):
+        """The service's `deliver` for a reply posted in `channel` (in `thread_ts`, if any).
+
+        With `respond`, a reply Slack refused is also told to the asker privately (through the response_url,
+        which is not chat.postMessage and may still work).
+        """
+
+        async def deliver(reply: Reply) -> None:
+            try:
+                await self._post_reply(client, reply, channel, thread_ts)
+                return
+            except SlackApiError as exc:  # after the client's retries
+                why = slack_error(exc)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                why = f"Slack cannot be reached: {type(exc).__name__}"
+            if respond is not None:
+                await self._respond_quietly(respond, INVITE_HINT if why in NOT_IN_CHANNEL else ERROR_MESSAGE)
+            raise DeliveryError(f"chat.postMessage in {channel} failed ({why})")
+
+        return deliver
+
     async def _post_reply(self, client, reply: Reply, channel: str, thread_ts) -> None:
         if reply.status == DUPLICATE:
             return
@@ -204,9 +266,9 @@ class SlackAdapter:
         try:
             await client.chat_postMessage(blocks=blocks, **kwargs)
         except SlackApiError as exc:
-            if blocks is None or exc.response.get("error") not in BAD_BLOCKS:
+            if blocks is None or slack_error(exc) not in BAD_BLOCKS:
                 raise
-            logger.error("Slack refused the answer's blocks (%s); sending the plain text", exc.response.get("error"))
+            logger.error("Slack refused the answer's blocks (%s); sending the plain text", slack_error(exc))
             await client.chat_postMessage(**kwargs)
 
     async def _post_quietly(self, client, channel: str, thread_ts, text: str) -> None:
@@ -226,15 +288,17 @@ class SlackAdapter:
                 await respond(text=escape(self.service.help_text()), response_type="ephemeral")
                 return
             # each user's /ask questions in a channel are one private conversation, for follow-ups
-            question = Question(text, user, PLATFORM, command.get("channel_id", ""), f"ask:{user}")
-            reply = await self.service.ask(question)
-            if reply.status == DUPLICATE:
-                return
-            if reply.status != ANSWERED:
-                await respond(text=escape(reply.message), response_type="ephemeral")
-                return
-            blocks, fallback = to_blocks(reply.answer, reply.answer_id, ephemeral=True)
-            await respond(text=fallback, blocks=blocks, response_type="ephemeral")
+            thread = self.service.private_thread(user)
+            question = Question(text, user, PLATFORM, command.get("channel_id", ""), thread)
+
+            async def deliver(reply: Reply) -> None:
+                if reply.status != ANSWERED:
+                    await respond(text=escape(reply.message), response_type="ephemeral")
+                    return
+                blocks, fallback = to_blocks(reply.answer, reply.answer_id, ephemeral=True)
+                await respond(text=fallback, blocks=blocks, response_type="ephemeral")
+
+            await self.service.ask(question, deliver=deliver)
         except Exception:
             logger.exception("/ask failed")
             await self._respond_quietly(respond, ERROR_MESSAGE)
@@ -248,14 +312,7 @@ class SlackAdapter:
         question = Question(clean_text(message.get("text", "")), (body.get("user") or {}).get("id", ""),
                             PLATFORM, channel, thread)
         try:
-            reply = await self.service.ask(question)
-            await self._post_reply(client, reply, channel, thread)
-        except SlackApiError as exc:
-            if exc.response.get("error") not in NOT_IN_CHANNEL:
-                logger.exception("Ask advisor shortcut failed")
-                await self._respond_quietly(respond, ERROR_MESSAGE)
-            else:
-                await self._respond_quietly(respond, INVITE_HINT)
+            await self.service.ask(question, deliver=self._poster(client, channel, thread, respond))
         except Exception:
             logger.exception("Ask advisor shortcut failed")
             await self._post_quietly(client, channel, thread, ERROR_MESSAGE)
@@ -288,8 +345,8 @@ class SlackAdapter:
                 raise
             await respond(text="Shared in the channel.", replace_original=True)
         except SlackApiError as exc:
-            hint = INVITE_HINT if exc.response.get("error") in NOT_IN_CHANNEL else ERROR_MESSAGE
-            logger.warning("Sharing %s in %s failed: %s", answer_id, channel, exc.response.get("error"))
+            hint = INVITE_HINT if slack_error(exc) in NOT_IN_CHANNEL else ERROR_MESSAGE
+            logger.warning("Sharing %s in %s failed: %s", answer_id, channel, slack_error(exc))
             await self._respond_quietly(respond, hint)
         except Exception:
             logger.exception("Sharing %s failed", answer_id)
@@ -333,8 +390,12 @@ class SlackAdapter:
 
 
 def web_client(tokens: SlackTokens) -> AsyncWebClient:
-    """The Web API client for the bot token (SLACK_API_URL, when set, points it at a mock)."""
-    return AsyncWebClient(token=tokens.bot_token, base_url=tokens.api_url or AsyncWebClient.BASE_URL)
+    """The Web API client for the bot token (SLACK_API_URL, when set, points it at a mock), with retries.
+
+    bolt hands every listener a copy of this client, retry handlers included.
+    """
+    return AsyncWebClient(token=tokens.bot_token, base_url=tokens.api_url or AsyncWebClient.BASE_URL,
+                          retry_handlers=retry_handlers())
 
 
 def create_app(service: ChatService, tokens: SlackTokens, client: AsyncWebClient | None = None) -> AsyncApp:
@@ -342,14 +403,32 @@ def create_app(service: ChatService, tokens: SlackTokens, client: AsyncWebClient
     app = AsyncApp(name="advisor", client=client or web_client(tokens), signing_secret=tokens.signing_secret,
                    process_before_response=False, logger=logging.getLogger("slack_bolt"))
     SlackAdapter(service, app)
+    app.advisor_signing_secret = tokens.signing_secret  # for create_web_app, which checks signatures before bolt
     return app
 
 
 def create_web_app(app: AsyncApp, service: ChatService, path: str = EVENTS_PATH) -> web.Application:
-    """The HTTP Events API endpoint (signed requests only, via bolt) and GET /healthz."""
+    """The HTTP Events API endpoint and GET /healthz.
+
+    Only requests Slack signed reach bolt: the signature is checked on the raw bytes first, so unsigned garbage
+    (not JSON, a JSON list, not UTF-8) gets a 401 and one log line, never a parse error. A signed request seen
+    before is a replay: acknowledged, not answered again.
+    """
+    store = service.store
+    signed = SignedRequests(app.advisor_signing_secret, store.claim_event if store is not None else None)
 
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        body = await request.read()
+        why = signed.refusal(body, request.headers)
+        if why:
+            logger.warning("Refused a request to %s: %s", path, why)  # never the body: user ids, questions
+            return web.json_response({"error": "invalid request"}, status=401)
+        if signed.replayed(request.headers):
+            logger.warning("Ignored a replayed request to %s (its signature was already used)", path)
+            return web.Response(status=200, text="")
+        bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
+                                        headers=request.headers)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     web_app = web.Application()
     web_app.add_routes([web.post(path, events)])
@@ -363,7 +442,7 @@ async def check_auth(client: AsyncWebClient) -> None:
         result = await client.auth_test()
         logger.info("Connected to Slack as %s in %s", result.get("user"), result.get("team"))
     except SlackApiError as exc:
-        error = exc.response.get("error")
+        error = slack_error(exc)
         if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"):
             raise SettingsError(f"Slack refused SLACK_BOT_TOKEN ({error}); set it to the app's current Bot "
                                 "User OAuth Token (OAuth & Permissions).") from None
@@ -429,7 +508,7 @@ async def serve_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event |
         handler.client.wss_uri = await handler.client.issue_new_wss_url()
     except SlackApiError as exc:
         await handler.close_async()
-        raise SettingsError(f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}); set it to an app-level "
+        raise SettingsError(f"Slack refused SLACK_APP_TOKEN ({slack_error(exc)}); set it to an app-level "
                             "token with connections:write (Basic Information > App-Level Tokens).") from None
     try:
         async with _health_server(service, health_address if service is not None else None):

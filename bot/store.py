@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -19,6 +21,8 @@ logger = logging.getLogger(__name__)
 SALT_ENV = "ADVISOR_USER_SALT"
 HASH_ENV = "ADVISOR_HASH_USER_IDS"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+PRIVATE_THREAD = "ask:"  # thread key prefix of a user's private /ask conversation in a channel
+_HASHED = re.compile(r"[0-9a-f]{64}")
 
 
 class StoreError(Exception):
@@ -40,6 +44,7 @@ CREATE TABLE IF NOT EXISTS answers (
     citations TEXT NOT NULL,      -- JSON list of citations
     sentences TEXT NOT NULL,      -- JSON list of {text, citation}
     latency_ms REAL NOT NULL
+    -- later columns (written_by, delivered) are added by Store._migrate, also to stores made before them
 );
 CREATE INDEX IF NOT EXISTS answers_created ON answers(created);
 CREATE TABLE IF NOT EXISTS events (  -- platform event ids already handled by some process on this store
@@ -97,6 +102,42 @@ def hash_user_ids_from_env() -> bool:
                         f"or 0 (keep raw platform user ids), not {value!r}.")
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only; SQLite gives its -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _make_private(path: Path) -> None:
+    """Take group and other access away from a store (and its -wal, -shm) made before stores were private."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                os.chmod(file, 0o600)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # another user's file: it still works, but say so
+            logger.warning("Could not make %s private to this user (%s)", file, exc.strerror or exc)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _open_error(path: Path, exc: Exception) -> "StoreError":
+    """One sentence naming the store file, why it cannot be opened and what to do."""
+    why = getattr(exc, "strerror", None) or str(exc)
+    # DatabaseError itself: not a database, or a malformed one; OperationalError: it cannot be opened or written
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return StoreError(f"The store {path} is damaged ({why}); move it aside (the bot starts a new one) or "
+                          "restore it from a backup, or point ADVISOR_STORE at another file.")
+    return StoreError(f"The store {path} cannot be opened for writing ({why}); make {path.parent} writable by "
+                      "the user running the bot, or point --data-dir or ADVISOR_STORE at a writable folder.")
+
+
 class Store:
     """Questions, answers with their citations, and feedback, in one SQLite file.
 
@@ -114,19 +155,43 @@ class Store:
         """
         self.path = Path(path)
         self.hash_user_ids = hash_user_ids_from_env() if hash_user_ids is None else hash_user_ids
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._salt = (salt or _salt_for(self.path)) if self.hash_user_ids else ""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(answers)")}
-            if "written_by" not in columns:  # stores made before generated answers existed
-                self._db.execute("ALTER TABLE answers ADD COLUMN written_by TEXT NOT NULL DEFAULT ''")
+        self._db = None
+        self._write_error = ""  # why the last write failed, until one succeeds (for /healthz)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._salt = (salt or _salt_for(self.path)) if self.hash_user_ids else ""
+            _create_private(self.path)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._db.executescript(_SCHEMA)
+                self._migrate()
+            self._file = _identity(self.path)  # /healthz notices the file being deleted or replaced
+            _make_private(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            if self._db is not None:
+                self._db.close()
+            raise _open_error(self.path, exc) from None
+
+    def _migrate(self) -> None:
+        """Bring a store made by an earlier version up to date (idempotent; runs at every open)."""
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(answers)")}
+        if "written_by" not in columns:  # stores made before generated answers existed
+            self._db.execute("ALTER TABLE answers ADD COLUMN written_by TEXT NOT NULL DEFAULT ''")
+        if "delivered" not in columns:  # 1 delivered, 0 not, NULL where the platform does not say
+            self._db.execute("ALTER TABLE answers ADD COLUMN delivered INTEGER")
+        if self.hash_user_ids:  # /ask conversations were keyed "ask:<raw user id>" before they were hashed
+            raw = self._db.execute("SELECT DISTINCT thread FROM answers WHERE substr(thread, 1, ?) = ?",
+                                   (len(PRIVATE_THREAD), PRIVATE_THREAD))
+            for (thread,) in raw.fetchall():
+                user = thread.removeprefix(PRIVATE_THREAD)
+                if not _HASHED.fullmatch(user):
+                    self._db.execute("UPDATE answers SET thread = ? WHERE thread = ?",
+                                     (self.private_thread(user), thread))
 
     @classmethod
     def from_settings(cls, settings) -> "Store":
@@ -140,6 +205,10 @@ class Store:
         if not self.hash_user_ids:
             return user
         return hashlib.sha256(f"{self._salt}:{user}".encode()).hexdigest()
+
+    def private_thread(self, user: str) -> str:
+        """The conversation key of one user's private questions (/ask), without the raw user id in it."""
+        return PRIVATE_THREAD + self.hash_user(user)
 
     def save_answer(self, answer_id: str, question, answer: Answer, latency: float,
                     created: float | None = None) -> None:
@@ -156,11 +225,31 @@ class Store:
             json.dumps([s.__dict__ for s in answer.sentences], ensure_ascii=False),
             round(latency * 1000, 3), answer.written_by,
         )
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT OR REPLACE INTO answers (id, created, platform, channel, thread, user_hash, question, context, "
                 "answer, abstained, citations, sentences, latency_ms, written_by) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    def mark_delivered(self, answer_id: str, delivered: bool) -> None:
+        """Record whether the reply carrying an answer reached the user."""
+        with self._writing():
+            self._db.execute("UPDATE answers SET delivered = ? WHERE id = ?", (int(delivered), answer_id))
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """The lock for one write; a write that fails is remembered until the next one succeeds (/healthz).
+
+        Waiting too long for another process's lock is not a failing store (the health check itself tries that).
+        """
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                if not getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                    self._write_error = str(exc)
+                raise
+            self._write_error = ""
 
     def get_answer(self, answer_id: str) -> Answer | None:
         """The stored answer, rebuilt (without the search hits), or None."""
@@ -190,7 +279,7 @@ class Store:
                       created: float | None = None) -> bool:
         """Record (or update) one user's verdict on an answer. False when the answer is unknown."""
         user_hash = self.hash_user(user)
-        with self._lock:
+        with self._writing():
             known = self._db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone()
             if not known:
                 return False
@@ -216,7 +305,7 @@ class Store:
         Claims older than `keep_seconds` are forgotten (Slack retries for a few minutes).
         """
         now = time.time()
-        with self._lock:
+        with self._writing():
             claimed = self._db.execute("INSERT OR IGNORE INTO events VALUES (?, ?)", (event_id, now)).rowcount == 1
             if claimed and secrets.randbelow(200) == 0:  # now and then, not on every event
                 self._db.execute("DELETE FROM events WHERE created < ?", (now - keep_seconds,))
@@ -243,8 +332,19 @@ class Store:
     def healthy(self, timeout: float = 2.0) -> bool:
         """True when a write can happen now (for /healthz): a no-op write in a rolled-back transaction.
 
-        False, with the reason logged, when the file is read-only, closed, or locked longer than `timeout`.
+        False, with the reason logged, when the file is read-only, closed, locked longer than `timeout`, deleted
+        or replaced since it was opened (writes would go to a file nobody reads), or the last write failed.
         """
+        try:
+            if _identity(self.path) != self._file:
+                logger.warning("The store at %s was replaced since the bot opened it; restart the bot.", self.path)
+                return False
+        except FileNotFoundError:
+            logger.warning("The store at %s was deleted under the running bot; restart it.", self.path)
+            return False
+        if self._write_error:
+            logger.warning("The last write to the store at %s failed: %s", self.path, self._write_error)
+            return False
         try:
             with self._lock:
                 self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")

@@ -21,6 +21,7 @@ MAX_DOCUMENT_BYTES = 20_000_000
 # A file modified this close to when it was stamped may change again within the same mtime tick: its
 # size and mtime prove nothing, so its content is hashed at every check (git's "racy clean" rule).
 RACY_NS = 2_000_000_000
+TOO_LARGE = "too-large"  # the digest stamped for a file skipped unread for its size
 
 # Lines that sell or link elsewhere rather than say something: never an answer.
 _PROMO_PATTERNS = [
@@ -135,17 +136,22 @@ def read_document(path: Path) -> Document:
     Raises:
         ValueError: the file is binary, not UTF-8 text, too large or empty; the message names it.
     """
-    return _to_document(path, path.read_bytes())[0]
+    return read_document_and_header(path)[0]
 
 
 def read_document_and_header(path: Path) -> tuple[Document, dict[str, str]]:
     """`read_document`, and the metadata its header actually names (no defaults filled in)."""
+    _check_size(path, path.stat().st_size)  # before reading: a 5 GB file is never read whole
     return _to_document(path, path.read_bytes())
 
 
-def _to_document(path: Path, data: bytes) -> tuple[Document, dict[str, str]]:
-    if len(data) > MAX_DOCUMENT_BYTES:
+def _check_size(path: Path, size: int) -> None:
+    if size > MAX_DOCUMENT_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
+
+
+def _to_document(path: Path, data: bytes) -> tuple[Document, dict[str, str]]:
+    _check_size(path, len(data))  # it may have grown since it was looked at
     if b"\x00" in data[:8192]:
         raise ValueError(f"{path.name} looks binary, not text")
     try:
@@ -210,8 +216,13 @@ def read_corpus(folder: Path) -> CorpusRead:
         rel = path.relative_to(folder).as_posix()
         try:
             st = path.stat()  # before reading: a change after this shows as a newer mtime at the next check
+            _check_size(path, st.st_size)  # a file too large is skipped unread
             data = path.read_bytes()
         except OSError as exc:
+            skipped.append((rel, str(exc)))
+            continue
+        except ValueError as exc:
+            files.append(FileStamp(rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, TOO_LARGE))
             skipped.append((rel, str(exc)))
             continue
         files.append(FileStamp(rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, _digest(data)))
@@ -264,6 +275,8 @@ def files_unchanged(folder: Path, files: list[FileStamp], stamped_ns: int) -> bo
             st = os.stat(path)
             if st.st_size != stamp.size:
                 return False
+            if st.st_size > MAX_DOCUMENT_BYTES:
+                continue  # skipped unread then and now, whatever its bytes
             if (st.st_mtime_ns, st.st_ctime_ns) == (stamp.mtime_ns, stamp.ctime_ns) \
                     and max(stamp.mtime_ns, stamp.ctime_ns) < stamped_ns - RACY_NS:
                 continue

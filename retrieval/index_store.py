@@ -234,10 +234,18 @@ class IndexStore:
             return None
 
     def current_generation(self) -> Path | None:
+        """The generation folder `current` points at; None when there is no index yet.
+
+        Raises:
+            IndexDamagedError: `current` is (or points at) a file rather than a generation folder.
+        """
         link = self.folder / CURRENT
         if not link.is_symlink() and not link.exists():
             return None
-        return self.folder / os.readlink(link) if link.is_symlink() else link
+        gen = self.folder / os.readlink(link) if link.is_symlink() else link
+        if gen.exists() and not gen.is_dir():
+            raise self._damaged(f"{CURRENT} is a file, not a generation folder")
+        return gen
 
     @contextlib.contextmanager
     def _reading(self):

@@ -56,12 +56,14 @@ def _parse(content_type: str, raw: bytes, query: str) -> dict:
 class MockSlackAPI:
     """Start with `with MockSlackAPI() as api:`; point the app at `api.url`, response_urls at `api.response_url()`.
 
-    `api.responses[method]` overrides the canned answer of one API method (a dict, or a function of the body).
+    `api.responses[method]` overrides the canned answer of one API method (a dict, or a function of the body);
+    `api.refuse(method, status, times)` makes its next calls fail as Slack's servers do.
     """
 
     def __init__(self):
         self.calls: list[Call] = []
         self.responses: dict[str, dict | Callable[[dict], dict]] = {}
+        self.refusals: dict[str, list[tuple[int, dict | str, dict]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         api = self
@@ -76,11 +78,13 @@ class MockSlackAPI:
                 parts = urlsplit(self.path)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = _parse(self.headers.get("Content-Type", ""), raw, parts.query)
-                status, payload = api._respond(parts.path, body, dict(self.headers))
+                status, payload, headers = api._respond(parts.path, body, dict(self.headers))
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain" if isinstance(payload, str) else "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -119,10 +123,26 @@ class MockSlackAPI:
 
     # -- canned answers ------------------------------------------------------------------------
 
-    def _respond(self, path: str, body: dict, headers: dict) -> tuple[int, dict | str]:
+    def refuse(self, method: str, status: int, times: int = 1, retry_after: int = 1) -> None:
+        """Fail the next `times` calls to `method` as Slack does: 429 "ratelimited" with Retry-After, or a 5xx
+        whose body is a plain-text error page, not JSON."""
+        if status == 429:
+            refusal = (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+        else:
+            refusal = (status, "Internal Server Error", {})
+        with self._lock:
+            self.refusals.setdefault(method, []).extend([refusal] * times)
+
+    def _respond(self, path: str, body: dict, headers: dict) -> tuple[int, dict | str, dict]:
         with self._lock:
             self.calls.append(Call(path, body, headers, time.monotonic()))
             ts = f"1700000000.{next(self._ts):06d}"
+            refusals = self.refusals.get(path.removeprefix("/api/"))
+            if refusals:
+                return refusals.pop(0)
+        return (*self._answer(path, body, ts), {})
+
+    def _answer(self, path: str, body: dict, ts: str) -> tuple[int, dict | str]:
         if path.startswith("/response/"):
             return 200, "ok"
         if not path.startswith("/api/"):

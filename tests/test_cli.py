@@ -221,3 +221,87 @@ def test_script_answers_with_the_real_model(real_advisor, tmp_path):
     assert answer["question"] == QUESTION and answer["abstained"] is False
     assert answer["citations"] and "[1]" in answer["text"]
     assert {c["doc_id"] for c in answer["citations"]} <= {"ai-pm-vs-ml-pm", "ai-ml-data-pm-guide"}
+
+
+# --- the answer store at start, and questions that are not valid text ---------------------------------------
+
+def _serve(capsys, monkeypatch, platform: str, data: Path) -> tuple[int, str, str]:
+    """`advisor serve slack --http` (against a mock Web API) or `serve discord`, on the data folder `data`."""
+    if platform == "discord":
+        monkeypatch.setenv("DISCORD_TOKEN", "MTIz.NDU2.Nzg5")
+        return run(capsys, "serve", "discord", "--data-dir", data)
+    from tests.mock_slack_api import BOT_TOKEN, SECRET, MockSlackAPI
+
+    with MockSlackAPI() as api:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+        monkeypatch.setenv("SLACK_API_URL", api.url)
+        return run(capsys, "serve", "slack", "--http", "--port", "0", "--data-dir", data)
+
+
+@pytest.mark.parametrize("platform", ["slack", "discord"])
+def test_serve_with_a_corrupt_store_exits_2_naming_the_file(capsys, monkeypatch, fake_model, tmp_path, platform):
+    data = tmp_path / "data"
+    data.mkdir()
+    store = data / "advisor.sqlite3"
+    store.write_bytes(b"these bytes were never a database " * 100)
+    code, out, err = _serve(capsys, monkeypatch, platform, data)
+    assert code == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("advisor: ") and str(store) in last and "move it aside" in last, err
+    assert fake_model == [], "refused before the model loads"
+    assert store.read_bytes() == b"these bytes were never a database " * 100
+
+
+@pytest.mark.parametrize("salt", ["", "pepper"])
+def test_serve_on_a_read_only_data_folder_exits_2_naming_the_store(tmp_path, salt):
+    """A data folder the service user cannot write (root ignores permissions: as root, without that capability)."""
+    from tests.conftest import ROOT
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o555)
+    command = [sys.executable, "-m", "bot.cli", "serve", "discord"]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root, and no setpriv to give up root's right to write anywhere")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "ADVISOR_"))}
+    env.update(DISCORD_TOKEN="MTIz.NDU2.Nzg5", ADVISOR_DATA_DIR=str(data), ADVISOR_USER_SALT=salt, HF_HUB_OFFLINE="1")
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"advisor: The store {data / 'advisor.sqlite3'} cannot be opened"), proc.stderr
+    assert f"make {data} writable" in proc.stderr
+
+
+@pytest.mark.model
+def test_a_question_that_is_not_valid_text_is_answered(capsys, monkeypatch, real_advisor, real_embedder, tmp_path):
+    """Invalid UTF-8 on the command line reaches Python as lone surrogates, which the tokenizer refuses."""
+    import bot.core
+
+    data = tmp_path / "data"
+    shutil.copytree(real_advisor.engine.store.folder, index_dir(SHIPPED_CORPUS, data), symlinks=True)
+    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", lambda model=None: real_embedder)
+    code, out, err = run(capsys, "ask", "--json", "--corpus", SHIPPED_CORPUS, "--data-dir", data,
+                         f"{QUESTION} \udcff\udcfe \ud800")
+    assert code == 0 and "Traceback" not in err, err
+    answer = json.loads(out)
+    assert answer["question"] == f"{QUESTION} \ufffd\ufffd \ufffd" and not answer["abstained"] and answer["citations"]
+
+
+def test_a_reader_that_stops_early_is_not_an_error(fake_model, corpus_dir, monkeypatch, capsys):
+    """`advisor ask ... | head -1`: the closed pipe ends the command quietly, not as a file error."""
+    import sys
+
+    from bot.cli import main
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["ask", "--corpus", str(corpus_dir), "does a Series A startup hire ML PMs?"]) == 0
+    assert "advisor:" not in capsys.readouterr().err

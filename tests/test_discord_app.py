@@ -383,6 +383,35 @@ async def test_help_in_a_mention(bot, api):
     assert reply["embeds"][0]["title"] == "What advisor can answer"
 
 
+async def test_no_raw_user_id_is_stored_whatever_users_do(bot, api, store):
+    """/ask (public, private and shared, a follow-up), the message menu, a mention, a DM, feedback and its reason."""
+    first = await ask(bot, api, "Does a Series A startup hire ML PMs?")
+    deliver(bot, "INTERACTION_CREATE", slash_ask("and at Series B?", id="1300000000000000021"))
+    await api.wait_for("POST", r"^/webhooks/", 2)
+    private = await ask(bot, api, "What does an ML PM do?", private=True)
+    deliver(bot, "INTERACTION_CREATE", payload("interaction_button_share", answer_id=answer_id_of(private)))
+    deliver(bot, "INTERACTION_CREATE", payload("interaction_message_menu"))
+    await api.wait_for("POST", rf"^/channels/{CHANNEL}/messages$")
+    deliver(bot, "MESSAGE_CREATE", payload("message_create_mention"))
+    deliver(bot, "MESSAGE_CREATE", payload("message_create_dm"))
+    await api.wait_for("POST", r"^/channels/1120000000000000000/messages$")
+    answer_id = answer_id_of(first)
+    deliver(bot, "INTERACTION_CREATE", payload("interaction_button_helpful", answer_id=answer_id))
+    await api.wait_for("POST", r"^/interactions/1300000000000000004/.+/callback$")
+    deliver(bot, "INTERACTION_CREATE", payload("interaction_button_not_helpful", answer_id=answer_id))
+    deliver(bot, "INTERACTION_CREATE", payload("interaction_modal_reason", answer_id=answer_id))
+    await api.wait_for("POST", r"^/interactions/1300000000000000007/.+/callback$")
+    await api.wait_for("POST", rf"^/channels/{CHANNEL}/messages$", 2)
+    assert store.count() == 6 and store.feedback(answer_id)[0]["reason"]
+
+    dump = "\n".join(store._db.iterdump())  # every table, every column
+    for user in (ASHA, RAVI):
+        assert user not in dump
+    [follow_up] = [r for r in (store.answer_record(i) for (i,) in store._db.execute("SELECT id FROM answers"))
+                   if r["question"] == "and at Series B?"]
+    assert follow_up["context"] == ["Does a Series A startup hire ML PMs?"], "/ask follow-ups keep their context"
+
+
 # -- failures are never silent ---------------------------------------------------------------------
 
 

@@ -181,3 +181,10 @@ def test_custom_ids_round_trip():
     assert parse_custom_id("someone-else:fb:up:abc") is None
     with pytest.raises(ValueError):
         custom_id("delete", ANSWER_ID)
+
+
+def test_document_titles_in_field_names_are_shown_as_written():
+    """A field name renders markdown: a title's * and _ would turn into emphasis, its ` into code."""
+    answer = make_answer([citation(1, title="The *real* AI_PM_guide", section="`Hiring` in __2026__")])
+    [field] = to_embed(answer).to_dict()["fields"]
+    assert field["name"] == "[1] The \\*real\\* AI\\_PM\\_guide › \\`Hiring\\` in \\_\\_2026\\_\\_"

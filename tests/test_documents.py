@@ -164,3 +164,26 @@ def test_folder_with_only_unreadable_files_is_a_corpus_error(tmp_path):
     write(tmp_path, "bin.md", b"\x00\x00\x00")
     with pytest.raises(CorpusError, match="no readable"):
         load_corpus(tmp_path)
+
+
+def test_an_oversized_file_is_skipped_without_being_read(tmp_path, monkeypatch):
+    """The size comes from stat: a multi-gigabyte file dropped into the corpus is never read into memory."""
+    import retrieval.documents as documents
+
+    write(tmp_path, "good.txt", GOOD_TEXT)
+    big = write(tmp_path, "dump.txt", GOOD_TEXT)
+    with big.open("r+b") as f:
+        f.truncate(documents.MAX_DOCUMENT_BYTES + 1)  # sparse: no disk space used
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(path):
+        assert path != big, "the oversized file was read"
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    read = documents.read_corpus(tmp_path)
+    assert [d.id for d in read.documents] == ["good"]
+    assert len(read.warnings) == 1 and "dump.txt" in read.warnings[0] and "larger than 20 MB" in read.warnings[0]
+    assert documents.files_unchanged(tmp_path, list(read.files), read.stamped_ns + documents.RACY_NS + 1)
+    with pytest.raises(ValueError, match="dump.txt is larger than 20 MB"):
+        read_document(big)

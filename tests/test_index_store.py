@@ -268,6 +268,18 @@ def test_damaged_index_is_reported_and_left_alone(store, built, corrupt):
     assert snapshot(store.folder) == before, "a damaged index is never deleted or rewritten by load()"
 
 
+def test_current_replaced_by_a_file_is_a_damaged_index(store, built, fake_embedder):
+    chunks, _, first = built
+    (store.folder / CURRENT).unlink()
+    (store.folder / CURRENT).write_text("gen-0\n")  # a copy that did not keep the link, say
+    before = snapshot(store.folder)
+    with pytest.raises(IndexDamagedError, match="current is a file, not a generation folder.*advisor index"):
+        store.load()
+    assert snapshot(store.folder) == before
+    loaded, embedded = store.build(chunks, fake_embedder)  # `advisor index` repairs it
+    assert embedded == first and store.load().chunks == chunks
+
+
 @pytest.mark.parametrize("corrupt", [_truncate_faiss, _garbage_manifest, _delete_vectors],
                          ids=lambda f: f.__name__.strip("_"))
 def test_engine_reports_a_damaged_index_instead_of_answering(corpus_dir, tmp_path, fake_embedder, corrupt):

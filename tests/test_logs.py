@@ -77,7 +77,8 @@ async def test_one_json_record_per_question(captured, fake_advisor, tmp_path):
     text = "\n".join(lines())
     assert USER not in text  # never a raw user id (error lines may name the channel, for debugging)
     assert set(first) == {"time", "level", "logger", "message", "event", "platform", "status", "latency_ms",
-                          "answer_id", "abstained", "citations", "written_by"}
+                          "answer_id", "abstained", "citations", "written_by", "delivered"}
+    assert first["delivered"] is None  # asked without a `deliver`: the service cannot tell
     assert "Series A" not in text  # no question text: the store has it, behind the answer_id
     assert SLACK_TOKEN not in text and "[redacted]" in text
 

@@ -211,3 +211,14 @@ async def test_a_failing_store_does_not_cost_the_user_the_answer(fake_advisor, c
     assert service.get_answer(reply.answer_id) == reply.answer  # still in memory
     assert not await service.feedback(reply.answer_id, True, "U1", "slack")
     assert service.get_answer("not-in-memory") is None
+
+
+@pytest.mark.model
+async def test_a_question_with_undecodable_characters_is_answered_and_stored(real_advisor, tmp_path):
+    """Lone surrogates (undecodable bytes, a JSON "\\ud800") are replaced before the tokenizer or SQLite see them."""
+    store = Store(tmp_path / "s.sqlite3", salt="s")
+    reply = await ChatService(real_advisor, store).ask(q("does a Series A startup hire ML PMs? \udcff \ud800"))
+    assert reply.status == "answered" and reply.answer.citations and not reply.answer.abstained
+    assert store.answer_record(reply.answer_id)["question"] == "does a Series A startup hire ML PMs? \ufffd \ufffd"
+    assert await ChatService(real_advisor, store).feedback(reply.answer_id, False, "U1", "slack", "odd \udcff")
+    store.close()

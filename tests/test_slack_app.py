@@ -9,16 +9,20 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.core import Question
 from bot.guards import Limits
+from bot.logs import ANSWERS
 from bot.service import ChatService
 from bot.settings import Settings, SettingsError
 from bot.slack_adapter import SlackTokens, clean_text, create_app, tokens_from_env
@@ -315,6 +319,149 @@ async def test_health_check(slack):
             assert resp.status == 200 and (await resp.json())["status"] == "ok"
 
 
+# -- Slack's temporary errors, garbage and replays ----------------------------------------------------
+
+def delivered_flags(store: Store) -> list:
+    return [r[0] for r in store._db.execute("SELECT delivered FROM answers")]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_a_temporary_slack_error_still_delivers_the_answer_once(slack, caplog, status):
+    """One 429 (Retry-After: 1) or 5xx on chat.postMessage: the client retries, the answer arrives once."""
+    slack.api.refuse("chat.postMessage", status, retry_after=1)
+    await slack.sender.event(fixture("event_app_mention.json"))
+    refused, delivered = await slack.api.wait_async("chat.postMessage", 2)
+    await asyncio.sleep(QUIET)
+    assert slack.api.calls_to("chat.postMessage") == [refused, delivered], "the answer, then nothing else"
+    assert delivered.body == refused.body and "[1]" in all_text(delivered)
+    if status == 429:
+        assert delivered.at - refused.at >= 1.0, "Retry-After is honoured"
+    assert delivered_flags(slack.service.store) == [1]
+    assert "Something went wrong" not in json.dumps([c.body for c in slack.api.calls])
+    assert "Traceback" not in caplog.text and "AttributeError" not in caplog.text
+
+
+@pytest.mark.parametrize(("status", "times", "posts", "why"), [
+    (500, 3, 3, "HTTP 500"),  # the first try and two retries, then give up
+    (429, 1, 1, "ratelimited"),  # Retry-After: 60 is past the cap: an answer a minute late is not worth it
+])
+async def test_a_reply_slack_keeps_refusing_is_recorded_as_not_delivered(slack, caplog, status, times, posts, why):
+    slack.api.refuse("chat.postMessage", status, times=times, retry_after=60)
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger=ANSWERS):
+        started = time.monotonic()
+        await slack.sender.event(fixture("event_app_mention.json"))
+        deadline = time.monotonic() + 10
+        while not delivered_flags(slack.service.store) or delivered_flags(slack.service.store) == [None]:
+            assert time.monotonic() < deadline, "the failed delivery was never recorded"
+            await asyncio.sleep(0.02)
+    assert time.monotonic() - started < 8
+    await asyncio.sleep(QUIET)
+    assert len(slack.api.calls_to("chat.postMessage")) == posts, "no second, doomed 'Something went wrong' post"
+    assert delivered_flags(slack.service.store) == [0]
+    [record] = [r for r in caplog.records if getattr(r, "event", "") == "question"]
+    assert record.status == "answered" and record.delivered is False
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "Could not deliver" in error.getMessage() and why in error.getMessage() and not error.exc_info
+    assert "AttributeError" not in caplog.text and "Traceback" not in caplog.text
+
+
+GARBAGE = [
+    ("application/json", b"[1,2,3]", {}),
+    ("application/json", b"null", {}),
+    ("application/json", b"{not json", {}),
+    ("application/json", b'{"text": "\xff\xfe caf\xe9"}', {}),
+    ("application/x-www-form-urlencoded", b"payload=%7B%7D", {"X-Slack-Request-Timestamp": "soon",
+                                                               "X-Slack-Signature": "v0=abc"}),
+    ("application/json", b"[1,2,3]", {"X-Slack-Request-Timestamp": "1700000000\u0663", "X-Slack-Signature": "v0=ab"}),
+    ("application/json", b"{}", {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00"}),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body", "headers"), GARBAGE)
+async def test_unsigned_garbage_gets_401_and_one_log_line(slack, caplog, content_type, body, headers):
+    with caplog.at_level(logging.INFO):
+        async with aiohttp.ClientSession() as session:
+            async with session.post(slack.sender.url, data=body,
+                                    headers={"Content-Type": content_type, **headers}) as resp:
+                assert resp.status == 401
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "Refused a request to /slack/events" in lines[0].getMessage(), caplog.text
+    assert "Traceback" not in caplog.text and not lines[0].exc_info
+    await assert_only_the_next_question_is_answered(slack)
+
+
+async def test_a_refused_request_is_logged_without_its_body_even_with_v(slack):
+    """-v logs everything from INFO: a request that fails verification says why, never what it carried."""
+    import io
+
+    from bot import logs
+
+    names = ["", logs.ANSWERS, *logs.OWN_LOGGERS]
+    saved = logging.getLogger().handlers[:], [logging.getLogger(n).level for n in names]
+    stream = io.StringIO()
+    logs.setup(verbose=True, stream=stream, fmt="text")
+    try:
+        event = fixture("event_app_mention.json")
+        assert (await slack.sender.event(event, secret="f" * 32))[0] == 401
+        assert (await slack.sender.event(event, timestamp=int(time.time()) - 600))[0] == 401
+    finally:
+        logging.getLogger().handlers[:] = saved[0]
+        for name, level in zip(names, saved[1]):
+            logging.getLogger(name).setLevel(level)
+    written = stream.getvalue()
+    assert "signature does not match SLACK_SIGNING_SECRET" in written and "more than 5 minutes" in written
+    for private in ("U0LEAD", "Series A startup", "C0GENERAL", "Ev0MENTION"):
+        assert private not in written, written
+
+
+async def test_an_identical_signed_ask_replayed_later_is_answered_once(slack):
+    """The same signed bytes sent again 36 s later (well within the 5 minutes a signature is valid)."""
+    form = fixture("command_ask.json", RESPONSE_URL=slack.api.response_url("replayed"))
+    signed_at = int(time.time())
+    assert (await slack.sender.command(form, timestamp=signed_at))[0] == 200
+    await slack.api.wait_async("/response/replayed")
+    later = time.monotonic() + 36
+    slack.service.duplicates.clock = lambda: later  # past the duplicate-question window
+    status, _, _ = await slack.sender.command(form, timestamp=signed_at)
+    assert status == 200
+    await asyncio.sleep(QUIET)
+    assert len(slack.api.calls_to("/response/replayed")) == 1
+    assert slack.service.store.count() == 1
+    # a new /ask with the same words (Slack signs each anew) is still a question: the duplicate window decides
+    form["trigger_id"] = "1700000601.trigger"
+    assert (await slack.sender.command(form))[0] == 200
+    assert len(await slack.api.wait_async("/response/replayed", 2)) == 2
+
+
+async def test_healthz_fails_when_the_store_file_is_deleted_under_the_bot(slack):
+    store = slack.service.store
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{slack.url}/healthz") as resp:
+            assert resp.status == 200
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store.path}{suffix}").unlink(missing_ok=True)
+        async with session.get(f"{slack.url}/healthz") as resp:
+            body = await resp.json()
+            assert resp.status == 503 and body["failed"] == ["store"]
+
+
+async def test_healthz_fails_while_writes_to_the_store_fail(slack):
+    store = slack.service.store
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # as full as a full disk: a write that needs a page fails
+    answer = slack.service.advisor.answer(Question("does a Series A startup hire ML PMs?"))
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.save_answer("a-big-one", Question(answer.question), replace(answer, text="x" * 20_000), 0.1)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{slack.url}/healthz") as resp:
+            body = await resp.json()
+            assert resp.status == 503 and body["failed"] == ["store"]
+        store._db.execute(f"PRAGMA max_page_count = {10 * pages}")  # space again: the next write succeeds
+        await ask(slack)
+        async with session.get(f"{slack.url}/healthz") as resp:
+            assert resp.status == 200
+
+
 # -- /ask, share, feedback, shortcut ------------------------------------------------------------------
 
 async def ask(slack, name="ask1", text=None) -> dict:
@@ -352,8 +499,11 @@ async def test_share_posts_publicly_with_attribution_once(slack):
     assert ACTION_SHARE not in json.dumps(post.body["blocks"]) and "[1]" in all_text(post)
     [done] = await slack.api.wait_async("/response/share")
     assert done.body["replace_original"] is True
-    await slack.sender.interaction(click)  # a second click does not post it twice
-    await slack.api.wait_async("/response/share", 2)
+    again = copy.deepcopy(click)  # a second click: Slack gives each its own trigger and time
+    again["trigger_id"], again["actions"][0]["action_ts"] = "1700000701.trigger", "1700000701.000701"
+    await slack.sender.interaction(again)  # does not post it twice
+    [_, already] = await slack.api.wait_async("/response/share", 2)
+    assert "already shared" in already.body["text"]
     assert len(slack.api.calls_to("chat.postMessage")) == 1
 
 
@@ -415,6 +565,55 @@ async def test_message_shortcut_answers_that_message_in_its_thread(slack):
     assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000850.000850"
     [(question,)] = slack.service.store._db.execute("SELECT question FROM answers").fetchall()
     assert question == "Do Series A startups hire ML PMs & data PMs?"
+
+
+@pytest.mark.model
+async def test_a_question_with_a_lone_surrogate_is_answered(api, real_advisor, tmp_path):
+    """JSON may carry "\\ud800", which no tokenizer takes: the real model's path, not "Something went wrong"."""
+    store = Store(tmp_path / "advisor.sqlite3")
+    async with serve(api, ChatService(real_advisor, store)) as slack:
+        event = fixture("event_app_mention.json")
+        event["event"]["text"] += " \ud800"
+        await slack.sender.event(event)
+        [post] = await api.wait_async("chat.postMessage", timeout=30)
+    assert "[1]" in post.body["blocks"][0]["text"]["text"] and "Something went wrong" not in post.body["text"]
+    assert store.count() == 1
+    store.close()
+
+
+async def test_no_raw_user_id_is_stored_whatever_users_do(slack):
+    """Mentions, a thread follow-up, a DM, /ask and its follow-up, the shortcut, share, feedback and its reason."""
+    api = slack.api
+    await slack.sender.event(fixture("event_app_mention.json"))
+    await api.wait_async("chat.postMessage")
+    await slack.sender.event(fixture("event_app_mention_thread.json"))
+    await slack.sender.event(fixture("event_message_im.json"))
+    await slack.sender.interaction(fixture("message_action_ask_advisor.json", RESPONSE_URL=api.response_url("sc")))
+    posts = await api.wait_async("chat.postMessage", 4)
+    first = await ask(slack, "a1")
+    await ask(slack, "a2", "and at Series B?")
+    answer_id = first["blocks"][-1]["elements"][0]["value"]
+    await slack.sender.interaction(fixture("block_actions_share.json", RESPONSE_URL=api.response_url("share"),
+                                           ANSWER_ID=answer_id))
+    await api.wait_async("/response/share")
+    mention_id = posts[0].body["blocks"][-1]["elements"][0]["value"]
+    for n, action in enumerate((ACTION_HELPFUL, ACTION_NOT_HELPFUL)):
+        await slack.sender.interaction(fixture("block_actions_feedback.json", RESPONSE_URL=api.response_url(f"f{n}"),
+                                               ANSWER_ID=mention_id, ACTION_ID=action))
+    await api.wait_async("views.open")
+    await slack.sender.interaction(fixture("view_submission_reason.json", ANSWER_ID=mention_id))
+    store = slack.service.store
+    deadline = time.monotonic() + 5
+    while not store.feedback(mention_id)[0]["reason"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert store.count() == 6 and store.feedback(mention_id)[0]["reason"]
+
+    dump = "\n".join(store._db.iterdump())  # every table, every column
+    for user in ("U0LEAD", "U0ASKER", "U0READER"):
+        assert user not in dump
+    [(context,)] = store._db.execute("SELECT context FROM answers WHERE question = 'and at Series B?' "
+                                     "AND thread LIKE 'ask:%'").fetchall()
+    assert json.loads(context) == ["does a Series A startup hire ML PMs?"], "the /ask follow-up still has its context"
 
 
 # -- the real command, the real model ---------------------------------------------------------------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 
+import pytest
+
 from bot.core import Question
-from bot.store import Store
+from bot.store import Store, StoreError
 from retrieval.answer import Answer, AnswerSentence, Citation
 
 ANSWER = Answer(
@@ -139,3 +142,58 @@ def test_which_model_wrote_an_answer_is_kept_and_old_stores_gain_the_column(tmp_
     store.save_answer("a1", Question(text="q?", user="U1"), replace(answer, written_by="llama3"), 0.01)
     store.close()
     assert Store(path, salt="s").get_answer("a1").written_by == "llama3"
+
+
+def test_store_files_are_private_to_the_service_user(tmp_path):
+    old_umask = os.umask(0o022)  # the usual umask, under which files are made readable by everyone
+    try:
+        store = Store(tmp_path / "advisor.sqlite3")
+        store.save_answer("a1", QUESTION, ANSWER, 0.1)
+        files = [tmp_path / name for name in ("advisor.sqlite3", "advisor.sqlite3-wal", "advisor.sqlite3-shm")]
+        assert all(f.exists() for f in files)
+        for f in files:
+            assert f.stat().st_mode & 0o077 == 0, f"{f.name} is {oct(f.stat().st_mode)}"
+        store.close()
+        (tmp_path / "advisor.sqlite3").chmod(0o644)  # made by an earlier version
+        Store(tmp_path / "advisor.sqlite3").close()
+        assert (tmp_path / "advisor.sqlite3").stat().st_mode & 0o077 == 0
+    finally:
+        os.umask(old_umask)
+
+
+def test_private_ask_threads_are_hashed_also_in_stores_that_kept_raw_ids(tmp_path):
+    path = tmp_path / "advisor.sqlite3"
+    store = Store(path, salt="s")
+    old = Question("does a Series A startup hire ML PMs?", "U0LEAD", "slack", "C1", "ask:U0LEAD")
+    store.save_answer("a1", old, ANSWER, 0.1)  # as /ask was stored before its thread key was hashed
+    store.close()
+    reopened = Store(path, salt="s")
+    db = sqlite3.connect(path)
+    assert "U0LEAD" not in "\n".join(db.iterdump())
+    db.close()
+    thread = reopened.private_thread("U0LEAD")
+    assert thread.startswith("ask:") and reopened.answer_record("a1")["thread"] == thread
+    assert reopened.thread_questions("slack", "C1", thread, 3) == (old.text,)  # the conversation goes on
+    reopened.close()
+
+
+@pytest.mark.parametrize(("content", "needles"), [
+    (b"this is not a database, just text that someone wrote here by mistake" * 20, ("damaged", "move it aside")),
+    (b"SQLite format 3\x00" + b"\xff" * 84 + b"\x00" * 4000, ("damaged", "move it aside")),
+])
+def test_a_broken_store_is_one_sentence_naming_the_file(tmp_path, content, needles):
+    path = tmp_path / "advisor.sqlite3"
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as caught:
+        Store(path, salt="s")
+    message = str(caught.value)
+    assert str(path) in message and all(n in message for n in needles), message
+    assert path.read_bytes() == content, "the damaged file is left as it is"
+
+
+def test_a_deleted_or_unwritable_store_is_not_healthy(tmp_path):
+    store = Store(tmp_path / "advisor.sqlite3")
+    assert store.healthy()
+    (tmp_path / "advisor.sqlite3").rename(tmp_path / "moved.sqlite3")  # writes would go to a file nobody reads
+    assert not store.healthy()
+    store.close()
