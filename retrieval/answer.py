@@ -16,16 +16,13 @@ from retrieval.search import Hit, SearchResult
 MAX_SENTENCES = 3
 MAX_QUOTE_CHARS = 260
 MAX_ANSWER_SENTENCE_CHARS = 280
-# A further passage of the same document is worth a sentence only when it scores this close to the best
-# (in shares of the spread of the candidates' scores) and says something the lead does not.
+# A further passage of the same document is worth a sentence only when it scores this close to the best (in
+# the ranker's units, cosine-like) and says something the lead does not. Set by hand, not fitted.
 SAME_SOURCE_MARGIN = 0.1
-# Another document's view is heard when its best passage scores this close to the best: where the two
-# documents disagree (salaries, how technical AI PM is), the answer shows both positions.
-OTHER_SOURCE_MARGIN = 0.35
 # Passages cited below the short answer without a sentence of their own: more of what was found, to check
 # and read on. The reader is shown at most MAX_SENTENCES passages in all.
 MAX_CITED = 3
-LEAD_LINE = 0.5  # weight of how well a passage's best line answers, when choosing the lead among close ones
+LEAD_LINE = 0.5  # weight of how well a passage's best line answers, choosing the lead (0.5 and 1 read alike)
 MAX_LEANING_CHARS = 360  # a sentence read with what it leans on may run this long
 MIN_STANDALONE_CHARS = 40  # a shorter line ("Not X: the title.") is read with the sentence after it
 REDUNDANT = 0.85  # a sentence this similar to one already shown says the same again
@@ -48,6 +45,9 @@ class Style:
     # the lead is the best of the passages within this score of the top one by its score plus LEAD_LINE
     # times how well its best line answers: the passage whose own words answer best
     lead_margin: float = 0.05
+    # another document's view is heard when its passage scores this close to the best: where two documents
+    # disagree (salaries, how technical AI PM is), the answer shows both positions
+    other_margin: float = 0.35
     # extra weight of BM25 when choosing which passage of another document speaks: its position on the
     # point asked ("Salaries reflect the gap: ...") shares the question's words where its most similar
     # passage may share only the role names
@@ -364,7 +364,7 @@ def _other_view(asked: _Asked, lead: _Part) -> Hit | None:
     result = asked.result
     top = result.hits[0].score
     close = [h for doc, hits in result.by_document.items() if doc != lead.hit.chunk.doc_id
-             for h in hits if h.score >= top - OTHER_SOURCE_MARGIN]
+             for h in hits if h.score >= top - asked.style.other_margin]
     if not close:
         return None
     return max(close, key=lambda h: h.score + asked.style.other_lexical * h.lexical)
