@@ -3,22 +3,31 @@
     python benchmarks/slack_load.py                   # 200 mentions, 20 senders, fake embedder
     python benchmarks/slack_load.py --real            # the real model (index in $ADVISOR_DATA_DIR or ./.advisor)
     python benchmarks/slack_load.py --retries 0.2     # also re-send 20% of the events as Slack retries
+    python benchmarks/slack_load.py --real --refuse 30  # 30 chat.postMessage calls answer 429 + Retry-After: 1
 
 Prints acknowledgement latency (p50/p95/max), how many questions got exactly one reply, more than one, or none,
 and how many of the replies were answers rather than "busy".
-Stops by itself: senders finish, then it waits at most --deadline seconds for the answers.
+With --refuse N, the mock Web API refuses the first attempt of N replies, spread evenly over the run (the k-th
+reply posted, for k every events/N), with 429 "ratelimited" and Retry-After --retry-after seconds; the run then
+also prints how many posts were refused, how many of them were retried, and whether the retry got there. A reply
+counts once it is a chat.postMessage the mock accepted (HTTP 200); refused attempts are not replies.
+Stops by itself: senders finish, then it waits at most --deadline seconds for the answers (and, with refusals,
+a little longer than Retry-After for any late second reply).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import json
 import logging
 import random
+import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from bot.guards import Limits  # noqa: E402
-from bot.service import ChatService  # noqa: E402
+from bot.service import ERROR_MESSAGE, ChatService  # noqa: E402
 from bot.slack_adapter import SlackTokens, create_app, start_http_server  # noqa: E402
 from bot.store import Store  # noqa: E402
 from tests.mock_slack_api import MockSlackAPI, SlackSender  # noqa: E402
@@ -42,6 +51,43 @@ QUESTIONS = [
     "who owns model evaluation, the PM or the scientists?", "what is a typical AI PM interview like?",
     "is an AI PM title worth more than an ML PM title?",
 ]
+
+
+class RefusingSlackAPI(MockSlackAPI):
+    """The mock Web API, which also records the HTTP status of every chat.postMessage and refuses chosen ones.
+
+    The reply posted k-th (counting each thread's first attempt only) is refused when k is in `refuse_at`, through
+    the mock's own `refuse()`: 429 {"ok": false, "error": "ratelimited"} with Retry-After. A retry is never
+    refused, so each refused reply should be retried once and then delivered.
+    """
+
+    def __init__(self, refuse_at: set[int] = frozenset(), retry_after: int = 1):
+        super().__init__()
+        self.refuse_at, self.retry_after = set(refuse_at), retry_after
+        self.posts: list[tuple[str | None, int, float]] = []  # (thread_ts, HTTP status, monotonic time)
+        self._first_attempts = 0
+        self._seen: set = set()
+        self._order = threading.Lock()  # arming a refusal and answering the call are one step
+
+    def _respond(self, path, body, headers):
+        if path.removeprefix("/api/") != "chat.postMessage":
+            return super()._respond(path, body, headers)
+        with self._order:
+            thread = body.get("thread_ts")
+            if thread not in self._seen:
+                self._seen.add(thread)
+                self._first_attempts += 1
+                if self._first_attempts in self.refuse_at:
+                    self.refuse("chat.postMessage", 429, 1, retry_after=self.retry_after)
+            status, payload, extra = super()._respond(path, body, headers)
+            self.posts.append((thread, status, time.monotonic()))
+        return status, payload, extra
+
+
+def refusal_plan(events: int, refuse: int) -> set[int]:
+    """Which replies (1-based, in the order they are posted) to refuse: `refuse` of them, evenly over `events`."""
+    refuse = max(0, min(refuse, events))
+    return {1 + int((i + 0.5) * events / refuse) for i in range(refuse)} if refuse else set()
 
 
 def make_advisor(real: bool, workdir: Path):
@@ -75,6 +121,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def main(args) -> int:
+    wall_started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="slack-load-"))
     advisor = make_advisor(args.real, workdir)
     limits = Limits(workers=args.workers, queue=args.queue)
@@ -91,10 +138,16 @@ async def main(args) -> int:
     acks: list[float] = []
     statuses: Counter = Counter()
 
-    with MockSlackAPI() as api:
+    plan = refusal_plan(len(events), args.refuse)
+    with RefusingSlackAPI(plan, args.retry_after) as api:
         app = create_app(service, SlackTokens("xoxb-1-2-fake", signing_secret=SECRET, api_url=api.url))
         runner, port = await start_http_server(app, service, "127.0.0.1", 0)
         started = time.perf_counter()
+        started_mono = time.monotonic()
+
+        def delivered_threads() -> set:
+            return {thread for thread, status, _ in list(api.posts) if status == 200}
+
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
                 sender = SlackSender(session, f"http://127.0.0.1:{port}/slack/events", SECRET)
@@ -112,16 +165,20 @@ async def main(args) -> int:
                 await asyncio.gather(*(send_all() for _ in range(args.senders)))
                 sent = time.perf_counter() - started
                 deadline = time.monotonic() + args.deadline
-                while len({c.body.get("thread_ts") for c in api.calls_to("chat.postMessage")}) < len(events):
+                while len(delivered_threads()) < len(events):
                     if time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.05)
-                await asyncio.sleep(0.5)  # anything late (a second answer) would show up now
-                answered_at = time.perf_counter() - started
+                # anything late (a second answer, a retry still waiting out Retry-After) would show up now
+                await asyncio.sleep(0.5 + (args.retry_after + 1.5 if plan else 0))
+                run_seconds = time.perf_counter() - started
         finally:
             await runner.cleanup()
-        posts = api.calls_to("chat.postMessage")
+        calls = api.calls_to("chat.postMessage")
+        records = list(api.posts)
 
+    assert len(calls) == len(records), (len(calls), len(records))  # every call recorded with its status, in order
+    posts = [c for c, (_, status, _) in zip(calls, records) if status == 200]  # the replies that got there
     per_thread = Counter(c.body.get("thread_ts") for c in posts)
     kinds = Counter("answer" if c.body.get("blocks") else "message" for c in posts)
     expected = {e["event"]["ts"] for e in events}
@@ -129,6 +186,25 @@ async def main(args) -> int:
     twice = sum(1 for ts in expected if per_thread[ts] > 1)
     lost = sum(1 for ts in expected if per_thread[ts] == 0)
     busy = sum(1 for c in posts if "answering a lot of questions" in c.body.get("text", ""))
+    errors = sum(1 for c in posts if ERROR_MESSAGE in c.body.get("text", ""))
+    reply_times = [at for _, status, at in records if status == 200]
+    first_reply, last_reply = min(reply_times, default=started_mono), max(reply_times, default=started_mono)
+
+    # refusals: each refused call, the next call for the same thread (its retry) and whether a later one got through
+    refused = [(i, thread, at) for i, (thread, status, at) in enumerate(records) if status == 429]
+    posts_retried = delivered_after = 0
+    retry_waits: list[float] = []
+    for i, thread, at in refused:
+        later = [(status, t) for th, status, t in records[i + 1:] if th == thread]
+        if later:
+            posts_retried += 1
+            retry_waits.append(later[0][1] - at)
+        if any(status == 200 for status, _ in later):
+            delivered_after += 1
+    other_statuses = Counter(status for _, status, _ in records if status not in (200, 429))
+    with contextlib.closing(sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)) as db:
+        undelivered = db.execute("SELECT COUNT(*) FROM answers WHERE delivered = 0").fetchone()[0]
+        not_marked = db.execute("SELECT COUNT(*) FROM answers WHERE delivered IS NULL").fetchone()[0]
     figures = {
         "model": "real (all-MiniLM-L6-v2)" if args.real else "fake (hashing embedder)",
         "events": len(events), "retries sent": len(retried), "senders": args.senders,
@@ -137,9 +213,19 @@ async def main(args) -> int:
         "ack p50 ms": round(percentile(acks, 50) * 1000, 1), "ack p95 ms": round(percentile(acks, 95) * 1000, 1),
         "ack max ms": round(max(acks) * 1000, 1), "acks over 3 s": sum(1 for a in acks if a >= 3),
         "replied exactly once": once, "replied more than once": twice, "lost (no reply)": lost,
-        "answers (Block Kit)": kinds["answer"], "busy replies": busy,
-        "stored answers": store.count(), "peak questions in pool": service.pool.peak,
-        "all sent in s": round(sent, 2), "all answered in s": round(answered_at, 2),
+        "answers (Block Kit)": kinds["answer"], "busy replies": busy, '"Something went wrong" replies': errors,
+        "postMessage calls": len(records), "posts refused (429)": len(refused),
+        "refused posts retried": posts_retried, "refused posts delivered on retry": delivered_after,
+        "other postMessage statuses": dict(other_statuses),
+        "wait refusal -> retry s (min/max)": (f"{min(retry_waits):.2f} / {max(retry_waits):.2f}"
+                                                if retry_waits else "-"),
+        "refusals at s into run (first/last)": (f"{refused[0][2] - started_mono:.2f} / "
+                                                  f"{refused[-1][2] - started_mono:.2f}" if refused else "-"),
+        "stored answers": store.count(), "stored answers not delivered": undelivered,
+        "stored answers without delivery record": not_marked, "peak questions in pool": service.pool.peak,
+        "all sent in s": round(sent, 2), "first reply in s": round(first_reply - started_mono, 2),
+        "all answered in s": round(last_reply - started_mono, 2), "run s (incl. grace)": round(run_seconds, 2),
+        "wall s (incl. model load)": round(time.monotonic() - wall_started, 2),
     }
     store.close()
     width = max(map(len, figures))
@@ -147,7 +233,9 @@ async def main(args) -> int:
         print(f"{key:{width}}  {value}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))
-    ok = lost == 0 and twice == 0 and figures["acks over 3 s"] == 0 and set(statuses) == {200}
+    ok = (lost == 0 and twice == 0 and errors == 0 and figures["acks over 3 s"] == 0 and set(statuses) == {200}
+          and len(refused) == len(plan) and posts_retried == delivered_after == len(refused) and not other_statuses
+          and undelivered == 0)
     return 0 if ok else 1
 
 
@@ -158,6 +246,9 @@ if __name__ == "__main__":
     parser.add_argument("--retries", type=float, default=0.0, help="fraction of events re-sent as Slack retries")
     parser.add_argument("--workers", type=int, default=Limits.workers)
     parser.add_argument("--queue", type=int, default=Limits.queue)
+    parser.add_argument("--refuse", type=int, default=0,
+                        help="refuse this many chat.postMessage calls (429 ratelimited), spread over the run")
+    parser.add_argument("--retry-after", type=int, default=1, help="the Retry-After of a refusal, in seconds")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds to wait for the answers")
     parser.add_argument("--real", action="store_true", help="use the real embedding model")
     parser.add_argument("--json", help="also write the figures to this file")
