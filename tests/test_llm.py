@@ -108,6 +108,12 @@ def test_api_key_is_sent_as_bearer_and_never_logged(fake_advisor, monkeypatch, c
     ("", "empty reply"),
     ("Yes [1]. " * 6, "reply too long (6 sentences"),
     ("x" * 900 + " [1].", "reply too long (905 characters"),
+    # what the cited passage does not hold (only [n]'s format used to be checked): nothing is left
+    ("apply at https://evil.example/apply today. [1]", "the link 'https://evil.example/apply'"),
+    ("ML PMs at a Series A startup earn $1.2M in equity on average. [1]", "the money figure '$1.2M'"),
+    ("At a Series A startup 40% of ML PMs report to the CTO. [2]", "the percentage 40%"),
+    ("A Series A startup hires 3 ML PMs. [1]", "the number 3"),
+    ("At a Series A startup the ML PM reports to Google. [2]", "the name 'Google'"),
 ])
 def test_unsound_reply_falls_back_to_the_extractive_answer(fake_advisor, llm, caplog, reply, reason):
     extractive = fake_advisor.answer(Question(text=QUESTION))
@@ -118,24 +124,6 @@ def test_unsound_reply_falls_back_to_the_extractive_answer(fake_advisor, llm, ca
     assert len(llm.requests) == 1
     [record] = caplog.records
     assert record.levelno == logging.WARNING and reason in record.getMessage()
-
-
-@pytest.mark.parametrize(("reply", "added"), [
-    ("apply at https://evil.example/apply today. [1]", "the link 'https://evil.example/apply'"),
-    ("ML PMs at a Series A startup earn $1.2M in equity on average. [1]", "the money figure '$1.2M'"),
-    ("At a Series A startup 40% of ML PMs report to the CTO. [2]", "the percentage 40%"),
-    ("A Series A startup hires 3 ML PMs. [1]", "the number 3"),
-    ("At a Series A startup the ML PM reports to Google. [2]", "the name 'Google'"),
-])
-def test_a_reply_adding_what_its_passages_do_not_say_falls_back(fake_advisor, llm, caplog, reply, added):
-    """Only [n]'s format was checked: a link, a figure or a name the cited passage does not hold was shown."""
-    extractive = fake_advisor.answer(Question(text=QUESTION))
-    llm.reply = reply
-    with caplog.at_level(logging.WARNING, logger="bot.llm"):
-        answer = generating(fake_advisor, llm).answer(Question(text=QUESTION))
-    assert answer == extractive and answer.written_by == ""
-    [record] = caplog.records
-    assert "no sentence is backed by the passages it cites" in record.getMessage() and added in record.getMessage()
 
 
 def test_only_the_sentences_the_passages_back_are_kept(fake_advisor, llm, caplog):
