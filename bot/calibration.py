@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +22,16 @@ from retrieval.ranking import DEFAULT_WEIGHTS, Ranker
 # signals did better on the questions it was fitted on and no better on held-out folds (hit@1 0.68 either
 # way over dev + dev2), so the choice is kept this small.
 CENTRED_WEIGHTS = (0.0, 0.1, 0.2, 0.4)
-# The composer's choices (retrieval.answer.Style): each of two values. Chosen by how the answers read on the
-# fitted questions: the first sentence holding the evidence, the answer showing it, both sides of a conflict.
-STYLES = tuple(Style(lead_margin=m, other_margin=g, other_lexical=o, sentence_centred=c)
-               for m in (0.0, 0.05) for g in (0.2, 0.35) for o in (0.0, 0.2) for c in (0.0, 0.5))
+# The composer's choices (retrieval.answer.Style), two values each, chosen one at a time from the defaults
+# (each kept at the value that reads best, the others as chosen so far): the first sentence holding the
+# evidence, the answer showing it, both sides of a conflict, within the concision target.
+STYLE_CHOICES = {
+    "lead_margin": (0.0, 0.05), "other_margin": (0.2, 0.35), "other_line_margin": (1.0, 0.2),
+    "other_lexical": (0.0, 0.2),
+    "sentence_centred": (0.0, 0.5), "max_sentences": (2, 3), "extra_for_other": (0, 1),
+    "further_quote_chars": (160, 260),
+}
+MAX_SHOWN_CHARS = 1000  # median of what a reader is shown (answer and quotes): a style above it is not chosen
 
 
 def candidate_rankers() -> list[Ranker]:
@@ -33,9 +39,14 @@ def candidate_rankers() -> list[Ranker]:
 
 
 def _answer_quality(figures: dict) -> float:
-    """answer_first + answer_shows_evidence + the share of conflicts shown both ways."""
+    """answer_first + answer_shows_evidence + the share of conflicts shown both ways, less a hundredth per 100
+    characters shown (of two styles that answer alike, the shorter reads better); -1 above the concision
+    target, so that showing everything is never the answer."""
+    shown = figures["shown_chars_median"]
+    if shown > MAX_SHOWN_CHARS:
+        return -1.0
     both, total = (int(n) for n in str(figures["conflict_shows_both"]).split("/"))
-    return figures["answer_first"] + figures["answer_shows_evidence"] + (both / total if total else 0.0)
+    return figures["answer_first"] + figures["answer_shows_evidence"] + (both / total if total else 0.0) - shown / 10000
 
 
 @dataclass
@@ -101,7 +112,14 @@ def fit_calibration(advisor: Advisor, questions: list[_Labelled]) -> Calibration
         with using(advisor, Calibration(ranker=ranker, abstainer=abstainer, style=style)):
             return _answer_quality(score(answer_all(advisor, items), items))
 
-    style = max(STYLES, key=quality)  # ties: the first, plainest
+    style, best = Style(), None
+    for name, values in STYLE_CHOICES.items():
+        scored = {}
+        for value in values:
+            candidate = replace(style, **{name: value})
+            scored[value] = best if candidate == style and best is not None else quality(candidate)
+        chosen = max(values, key=lambda v: (scored[v], v == getattr(style, name)))  # a tie keeps the default
+        style, best = replace(style, **{name: chosen}), scored[chosen]
     return Calibration(ranker=ranker, abstainer=abstainer, model=model, style=style)
 
 

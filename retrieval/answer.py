@@ -13,14 +13,13 @@ from retrieval.lexical import tokenize
 from retrieval.ranking import centre
 from retrieval.search import Hit, SearchResult
 
-MAX_SENTENCES = 3
 MAX_QUOTE_CHARS = 260
 MAX_ANSWER_SENTENCE_CHARS = 280
 # A further passage of the same document is worth a sentence only when it scores this close to the best (in
 # the ranker's units, cosine-like) and says something the lead does not. Set by hand, not fitted.
 SAME_SOURCE_MARGIN = 0.1
-# Passages cited below the short answer without a sentence of their own: more of what was found, to check
-# and read on. The reader is shown at most MAX_SENTENCES passages in all.
+# Passages cited in all, those below the short answer without a sentence of their own included: more of what
+# was found, to check and read on (one more when another document's view took a place: see Style).
 MAX_CITED = 3
 LEAD_LINE = 0.5  # weight of how well a passage's best line answers, choosing the lead (0.5 and 1 read alike)
 MAX_LEANING_CHARS = 360  # a sentence read with what it leans on may run this long
@@ -48,6 +47,9 @@ class Style:
     # another document's view is heard when its passage scores this close to the best: where two documents
     # disagree (salaries, how technical AI PM is), the answer shows both positions
     other_margin: float = 0.35
+    # ... and when its own best line answers nearly as well as the lead's (within this): a view on the point
+    # asked, not a passage that only shares the role names
+    other_line_margin: float = 1.0
     # extra weight of BM25 when choosing which passage of another document speaks: its position on the
     # point asked ("Salaries reflect the gap: ...") shares the question's words where its most similar
     # passage may share only the role names
@@ -55,6 +57,13 @@ class Style:
     # a sentence's closeness to the question blends its cosine with its cosine once the corpus's shared
     # direction is removed (this share), so that "ML PMs live in ..." does not win on the role names alone
     sentence_centred: float = 0.5
+    # sentences in the short answer: the lead, then another document's view (and with 3, a close passage of
+    # the lead's document that says something new); a passage without a sentence is still cited below it
+    max_sentences: int = 2
+    # one more passage cited when another document's view took one of the places
+    extra_for_other: int = 1
+    # the quotes of the passages cited without a sentence of their own: shorter, they back the answer up
+    further_quote_chars: int = 160
 
 
 @dataclass(frozen=True)
@@ -340,7 +349,7 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     lead = max([lead, *rivals], key=lambda p: p.hit.score + LEAD_LINE * p.line_score)
     parts = [lead]
     for hit in hits:
-        if len(parts) >= MAX_SENTENCES - 1 or hit.score < top - SAME_SOURCE_MARGIN:
+        if len(parts) >= asked.style.max_sentences - 1 or hit.score < top - SAME_SOURCE_MARGIN:
             break
         if hit.chunk.doc_id == lead.hit.chunk.doc_id and hit.position != lead.hit.position:
             part = _part(hit, asked)
@@ -349,10 +358,12 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     other = _other_view(asked, lead)
     if other is not None:
         part = _part(other, asked)
-        if _adds(part, parts):
+        if _adds(part, parts) and part.line_score >= lead.line_score - asked.style.other_line_margin:
             parts.append(part)
+    parts = parts[: asked.style.max_sentences]
     used = {p.hit.position for p in parts}
-    further = [h for h in hits if h.position not in used][: max(0, MAX_CITED - len(parts))]
+    room = MAX_CITED + (asked.style.extra_for_other if len({p.hit.chunk.doc_id for p in parts}) > 1 else 0)
+    further = [h for h in hits if h.position not in used][: max(0, room - len(parts))]
     return parts, further
 
 
@@ -393,7 +404,7 @@ def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None, s
         start, end = index.sentence_rows[hit.position]
         best = int(np.argmax(index.vectors[start:end] @ result.query_vector)) if end > start else 0
         citations.append(Citation(number=len(citations) + 1, doc_id=chunk.doc_id, title=chunk.doc_title,
-                                  section=chunk.section, quote=_quote(sents, best, best, MAX_QUOTE_CHARS),
+                                  section=chunk.section, quote=_quote(sents, best, best, style.further_quote_chars),
                                   chunk_id=chunk.id))
     multi = len({c.doc_id for c in citations[: len(sentences)]}) > 1
     parts_text, labelled = [], set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import Advisor
+from retrieval.answer import Style
 from retrieval.calibration import Calibration
 from retrieval.engine import Engine
 from tests.fakes import HashingEmbedder
@@ -68,8 +69,9 @@ def data_dir(tmp_path) -> Path:
 @pytest.fixture
 def fake_advisor(corpus_dir, tmp_path, fake_embedder) -> Advisor:
     """An advisor over the shipped corpus with the fast fake embedder (index built on first use)."""
-    # its own calibration: the default ranking and a permissive abstainer, not MiniLM's fitted thresholds
-    calibration = Calibration(model=fake_embedder.name)
+    # its own calibration: the default ranking and a permissive abstainer, not MiniLM's fitted thresholds, and
+    # up to three sentences from three passages, which the tests of generated answers count on
+    calibration = Calibration(model=fake_embedder.name, style=Style(max_sentences=3, extra_for_other=0))
     advisor = Advisor(Engine(corpus_dir, tmp_path / "index", fake_embedder, calibration=calibration))
     advisor.prepare()
     return advisor

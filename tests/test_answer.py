@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.answer import answer_span, compose, not_covered, suggest
+from retrieval.answer import Style, answer_span, compose, not_covered, suggest
 from retrieval.chunking import Chunk, split_sentences
 from retrieval.index_store import LoadedIndex
 from retrieval.search import Hit, SearchResult
@@ -62,9 +62,9 @@ class Fixture:
                             by_document=by_document), index
 
 
-def answer(fixture: Fixture, question: str = "which role owns the model?"):
+def answer(fixture: Fixture, question: str = "which role owns the model?", style: Style = Style()):
     result, index = fixture.build()
-    return compose(question, result, index)
+    return compose(question, result, index, style=style)
 
 
 # --- the span of a passage that answers -------------------------------------------------------------
@@ -129,18 +129,29 @@ def test_a_runner_up_well_below_the_best_is_not_a_sentence_of_the_answer():
     assert [s.text for s in result.sentences] == ["ML PMs own the model itself."]
 
 
-def test_another_documents_view_is_heard_and_each_document_is_named_once():
+def _salaries() -> Fixture:
     f = Fixture()
     f.passage("guide", "AI PM pays slightly more on average.", [0.9], score=0.80, title="The 2026 field guide")
     f.passage("guide", "ML PM pays consistently at large tech companies.", [0.85], score=0.78,
               title="The 2026 field guide")
     f.passage("article", "ML PMs at L5 start at $280K TC vs $250K for AI PMs.", [0.7], score=0.60,
               title="The titles article")
-    result = answer(f, "who earns more, AI PM or ML PM?")
+    return f
+
+
+def test_a_conflict_reads_as_two_labelled_positions_each_cited():
+    result = answer(_salaries(), "who earns more, AI PM or ML PM?")
+    assert result.text == ("“The 2026 field guide”: AI PM pays slightly more on average. [1] "
+                           "“The titles article”: ML PMs at L5 start at $280K TC vs $250K for AI PMs. [2] "
+                           "See also [3].")
+    assert [c.doc_id for c in result.citations] == ["guide", "article", "guide"]
+
+
+def test_with_three_sentences_each_document_is_still_named_once():
+    result = answer(_salaries(), "who earns more, AI PM or ML PM?", Style(max_sentences=3))
     assert result.text == ("“The 2026 field guide”: AI PM pays slightly more on average. [1] "
                            "ML PM pays consistently at large tech companies. [2] "
                            "“The titles article”: ML PMs at L5 start at $280K TC vs $250K for AI PMs. [3]")
-    assert [c.doc_id for c in result.citations] == ["guide", "guide", "article"]
 
 
 def test_another_document_far_below_the_best_is_not_heard():
@@ -197,3 +208,14 @@ def test_a_further_sentence_that_cannot_stand_alone_is_left_out_but_a_lead_is_ke
     sims = np.zeros(len(chain))
     sims[-1] = 1.0
     assert answer_span(chain, " ".join(chain), sims, lead=False)[2] == ""
+
+
+def test_another_document_whose_own_words_answer_much_worse_is_not_heard_when_the_style_says_so():
+    f = Fixture()
+    f.passage("guide", "ML PMs own the model itself.", [0.9], score=0.80)
+    f.passage("article", "Customer: end user of an ML feature.", [0.4], score=0.60)  # close by score only
+    heard = answer(f, "which role owns the model?", Style(other_line_margin=1.0))
+    strict = answer(f, "which role owns the model?", Style(other_line_margin=0.2))
+    assert [s.citation for s in heard.sentences] == [1, 2]
+    assert [s.text for s in strict.sentences] == ["ML PMs own the model itself."]
+    assert [c.doc_id for c in strict.citations] == ["guide", "article"]  # still cited, below the answer

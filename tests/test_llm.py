@@ -279,7 +279,8 @@ def test_cli_ask_uses_the_model_when_set(corpus_dir, monkeypatch, capsys, llm):
     monkeypatch.setenv("ADVISOR_LLM_MODEL", MODEL)
     assert cli.main(["ask", "--corpus", str(corpus_dir), "--json", QUESTION]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["written_by"] == MODEL and data["text"].startswith("At a Series A startup")
+    # written by the model (which of its sentences the passages back depends on the passages found)
+    assert data["written_by"] == MODEL and "depends on whether it trains its own models" in data["text"]
     assert len(llm.requests) == 1
 
 

@@ -116,7 +116,7 @@ def test_both_labelled_sets_hold_their_measured_figures(real_advisor, tmp_path):
     print(figures)
     assert figures["hit@3"] >= 0.9, figures
     assert figures["answer_first"] >= 0.66, figures
-    assert figures["answer_shows_evidence"] >= 0.82, figures
+    assert figures["answer_shows_evidence"] >= 0.88, figures
     assert figures["oos_abstain"] >= 0.68, figures
     assert figures["false_abstain"] <= 0.05, figures
     assert int(figures["conflict_shows_both"].split("/")[0]) >= 7, figures
@@ -161,7 +161,7 @@ def test_questions_never_tuned_on_are_answered_or_refused_well(real_advisor, tmp
     figures = run_eval(real_advisor, questions, tmp_path / "results.jsonl")
     print(figures)
     assert figures["hit@3"] >= 0.8, figures
-    assert figures["answer_first"] >= 0.65, figures
-    assert figures["answer_shows_evidence"] >= 0.75, figures
+    assert figures["answer_first"] >= 0.7, figures
+    assert figures["answer_shows_evidence"] >= 0.85, figures
     assert figures["oos_abstain"] >= 0.7, figures
     assert figures["false_abstain"] <= 0.05, figures
