@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             a = score(answer_all(small, gold), gold)
             b = score(answer_all(large, gold), gold)
             for figure in FIGURES:
-                print(f"| {name} ({len(gold)}) | {figure} | {a[figure]} | {b[figure]} | {difference(a[figure], b[figure])} |")
+                change = difference(a[figure], b[figure])
+                print(f"| {name} ({len(gold)}) | {figure} | {a[figure]} | {b[figure]} | {change} |")
     finally:
         if temp:
             shutil.rmtree(temp, ignore_errors=True)

@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="where to write one result line per question")
     ev.set_defaults(func=cmd_eval)
 
-    cal = sub.add_parser("calibrate", parents=[common], help="fit the ranking and when to say 'not covered' on a labelled set")
+    cal = sub.add_parser("calibrate", parents=[common],
+                         help="fit the ranking, the answer style and when to say 'not covered' on a labelled set")
     cal.add_argument("--questions", required=True, help="JSONL with kind=out_of_scope for questions to refuse")
     cal.add_argument("--out", help="where to save (default: DATA_DIR/calibration/MODEL.json, used from then on "
                           "with that model)")

@@ -1,4 +1,4 @@
-"""`advisor calibrate`: folds that keep every kind of question spread, and figures from questions held out of the fit."""
+"""`advisor calibrate`: folds that keep each kind of question spread, and figures from questions held out of the fit."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ The model is loaded and the index built once per session (the `real_advisor` fix
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
