@@ -87,14 +87,13 @@ def _ranking_quality(ranker: Ranker, questions: list[_Labelled]) -> float:
 def using(advisor: Advisor, calibration: Calibration):
     """Answer with this calibration for a while (the engine's own is restored after)."""
     engine = advisor.engine
-    retriever = engine.retriever
-    saved = engine.ranker, engine.abstainer, engine.style, retriever.ranker
-    engine.ranker = retriever.ranker = calibration.ranker
-    engine.abstainer, engine.style = calibration.abstainer, calibration.style
+    engine.retriever  # noqa: B018 - loads the index first, so that its retriever is the one switched
+    saved = engine.calibrated()
+    engine.use(calibration)
     try:
         yield
     finally:
-        engine.ranker, engine.abstainer, engine.style, retriever.ranker = saved
+        engine.use(saved)
 
 
 def fit_calibration(advisor: Advisor, questions: list[_Labelled]) -> Calibration:
@@ -139,9 +138,11 @@ def folds_of(gold: list[dict], k: int, seed: int = 0) -> list[list[int]]:
     return [sorted(f) for f in folds]
 
 
-def cross_validate(advisor: Advisor, gold: list[dict], k: int, seed: int = 0) -> tuple[dict, list[dict]]:
-    """The answer figures on each fold's questions, answered with a calibration fitted on the other folds."""
-    questions = _labelled(advisor, gold)
+def cross_validate(advisor: Advisor, gold: list[dict], k: int, seed: int = 0,
+                   questions: list[_Labelled] | None = None) -> tuple[dict, list[dict]]:
+    """The answer figures on each fold's questions, answered with a calibration fitted on the other folds
+    (`questions`: the gold's candidate signals, when already computed)."""
+    questions = questions if questions is not None else _labelled(advisor, gold)
     results: dict[int, dict] = {}
     for held_out in folds_of(gold, k, seed):
         train = [q for i, q in enumerate(questions) if i not in set(held_out)]
@@ -156,15 +157,14 @@ def calibrate(advisor: Advisor, questions_path: Path, out: Path, folds: int = 0)
     """Fit on every question and save; with `folds`, first report the figures on held-out folds."""
     gold = [g for g in load_questions(questions_path) if "kind" in g]
     report: dict = {}
+    questions = _labelled(advisor, gold)
     if folds >= 2:
-        held_out, _ = cross_validate(advisor, gold, folds)
+        held_out, _ = cross_validate(advisor, gold, folds, questions=questions)
         report["cross-validated"] = held_out
-    calibration = fit_calibration(advisor, _labelled(advisor, gold))
+    calibration = fit_calibration(advisor, questions)
     calibration.save(out)
-    with using(advisor, calibration):
-        report["in-sample"] = score(answer_all(advisor, gold), gold)
-    advisor.engine.ranker = advisor.engine.retriever.ranker = calibration.ranker
-    advisor.engine.abstainer = calibration.abstainer
+    advisor.engine.use(calibration)  # in use from now on
+    report["in-sample"] = score(answer_all(advisor, gold), gold)
     report["centred weight"] = calibration.ranker.weights.get("centred", 0.0)
     report["style"] = asdict(calibration.style)
     report["abstainer"] = {"threshold": calibration.abstainer.threshold, "min_dense": calibration.abstainer.min_dense,

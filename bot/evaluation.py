@@ -150,7 +150,7 @@ def write_results(path: Path, results: list[dict]) -> None:
 
 def ask(advisor: Advisor, item: dict):
     """Ask a labelled question as a chat adapter would: after its thread's earlier questions, if any."""
-    context = tuple(c for c in item.get("context") or () if isinstance(c, str))
+    context = tuple(item.get("context") or ())  # load_questions checked it is a list of strings
     return advisor.answer(Question(text=item["question"], platform="eval", context=context))
 
 

@@ -118,6 +118,16 @@ class Engine:
         self._reloader: threading.Thread | None = None
         self._failed_generation = ""
 
+    def calibrated(self) -> Calibration:
+        """The ranking, abstention and style answers are made with now."""
+        return Calibration(ranker=self.ranker, abstainer=self.abstainer, model=self.embedder.name, style=self.style)
+
+    def use(self, calibration: Calibration) -> None:
+        """Answer with this calibration from now on, the loaded index's retriever included."""
+        self.ranker, self.abstainer, self.style = calibration.ranker, calibration.abstainer, calibration.style
+        if self._retriever is not None:
+            self._retriever.ranker = calibration.ranker
+
     def read_corpus(self) -> tuple[list[Document], list[Chunk], list[str]]:
         documents, chunks, warnings, _ = self.read_corpus_stamped()
         return documents, chunks, warnings

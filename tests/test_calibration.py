@@ -78,6 +78,7 @@ def test_calibrate_saves_what_it_fitted_and_reports_both_figures(fake_advisor, t
     saved = Calibration.read(out)
     assert saved.abstainer == fake_advisor.engine.abstainer != before  # in use from now on
     assert saved.ranker == fake_advisor.engine.retriever.ranker
+    assert saved.style == fake_advisor.engine.style
     assert saved.model == fake_advisor.engine.embedder.name
     assert "cross-validated" not in calibrate(fake_advisor, questions, out=out)
 
