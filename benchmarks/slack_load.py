@@ -38,8 +38,11 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from bot.guards import Limits  # noqa: E402
-from bot.service import ERROR_MESSAGE, ChatService  # noqa: E402
-from bot.slack_adapter import SlackTokens, create_app, start_http_server  # noqa: E402
+from bot.messages import ERROR as ERROR_MESSAGE  # noqa: E402
+from bot.service import ChatService  # noqa: E402
+from bot.slack.app import create_app  # noqa: E402
+from bot.slack.serve import start_http_server  # noqa: E402
+from bot.slack.settings import SlackTokens  # noqa: E402
 from bot.store import Store  # noqa: E402
 from tests.mock_slack_api import MockSlackAPI, SlackSender  # noqa: E402
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot.llm import AnswerWriter
 from bot.settings import Settings
-from retrieval.answer import Answer, AnswerSentence, Citation
 from retrieval.calibration import Calibration
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.engine import Engine, IndexStatus, QuestionError, check_question
+from retrieval.vocabulary import Answer, AnswerSentence, Citation, Question
 
 __all__ = ["Advisor", "Answer", "AnswerSentence", "Citation", "Question", "QuestionError", "check_question",
            "to_valid_text"]
@@ -27,18 +26,6 @@ def to_valid_text(text: str) -> str:
     character.
     """
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-@dataclass(frozen=True)
-class Question:
-    """A question as any platform delivers it: no Slack or Discord type in here."""
-
-    text: str
-    user: str = ""  # platform user id, raw; the store keeps only a salted hash
-    platform: str = "cli"  # cli | console | slack | discord
-    channel: str = ""
-    thread: str = ""  # the conversation the question belongs to; "" outside threads
-    context: tuple[str, ...] = field(default=())  # earlier questions of the same thread, oldest first
 
 
 class Advisor:

@@ -7,8 +7,10 @@ import re
 import unicodedata
 from pathlib import Path
 
-from bot.core import Advisor, Question
+from bot.core import Advisor
+from retrieval.vocabulary import Question
 from retrieval.answer import leans_on_previous
+from retrieval.errors import AdvisorError
 
 _TRANSLATE = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
@@ -114,7 +116,7 @@ def score(results: list[dict], gold: list[dict]) -> dict:
     return figures
 
 
-class QuestionsFileError(ValueError):
+class QuestionsFileError(AdvisorError, ValueError):
     """The labelled questions file cannot be used; the message names the line."""
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from bot.grounding import unsupported
 from bot.settings import LLM_TIMEOUT
-from retrieval.answer import Answer, AnswerSentence
+from retrieval.vocabulary import Answer, AnswerSentence
 
 logger = logging.getLogger(__name__)
 

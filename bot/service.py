@@ -8,31 +8,25 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, replace
 
-from bot.core import Question, to_valid_text
+from bot import messages
+from bot.core import to_valid_text
 from bot.guards import Busy, BoundedDict, DuplicateFilter, Limits, RateLimiter, WorkerPool
 from bot.logs import ANSWERS
 from bot.store import Store
-from retrieval.answer import Answer
+from retrieval.vocabulary import Answer, Question, ReplyStatus
 from retrieval.engine import QuestionError, check_question
 
-__all__ = ["ChatService", "DeliveryError", "Limits", "Reply", "Store", "is_help", "ANSWERED", "EMPTY", "TOO_LONG",
-           "RATE_LIMITED", "BUSY", "DUPLICATE", "ERROR", "ERROR_MESSAGE", "BUSY_MESSAGE"]
+__all__ = ["ChatService", "DeliveryError", "Limits", "Reply", "ReplyStatus", "Store"]
 
 logger = logging.getLogger(__name__)
 answers_log = logging.getLogger(ANSWERS)
-
-ANSWERED, EMPTY, TOO_LONG, RATE_LIMITED, BUSY, DUPLICATE, ERROR = (
-    "answered", "empty", "too_long", "rate_limited", "busy", "duplicate", "error")
-
-ERROR_MESSAGE = "Something went wrong answering that; please try again."
-BUSY_MESSAGE = "I'm answering a lot of questions right now; please ask again in a minute."
 
 
 @dataclass(frozen=True)
 class Reply:
     """What the service makes of a question; adapters render it and send nothing for "duplicate"."""
 
-    status: str  # answered | empty | too_long | rate_limited | busy | duplicate | error
+    status: ReplyStatus
     message: str  # user-facing text when status != "answered" (one polite sentence saying what to do)
     answer: Answer | None = None
     answer_id: str = ""  # stable id of the stored answer, for feedback buttons and "share"
@@ -40,14 +34,6 @@ class Reply:
 
 class DeliveryError(Exception):
     """A reply could not be sent to the user; the message says why in one line (no user content)."""
-
-
-HELP_WORDS = ("help", "?")
-
-
-def is_help(text: str) -> bool:
-    """Whether a message asks what the advisor does ("help", "?") rather than asking a question."""
-    return text.lower() in HELP_WORDS
 
 
 def _normalise(text: str) -> str:
@@ -74,7 +60,7 @@ def _log_question(platform: str, reply: Reply, seconds: float, delivered: bool |
         "delivered": delivered,
     }
     undelivered = ", not delivered" if delivered is False else ""
-    if reply.status == ANSWERED:
+    if reply.status == ReplyStatus.ANSWERED:
         message = (f"Answered on {platform} in {fields['latency_ms']:.0f} ms (abstained={answer.abstained}, "
                    f"{len(answer.citations)} citations, answer {reply.answer_id}{undelivered})")
     else:
@@ -182,10 +168,10 @@ class ChatService:
             reply = await self._ask(question)
         except Exception:
             logger.exception("Handling a question failed (%s, channel %s)", question.platform, question.channel)
-            reply = Reply(ERROR, ERROR_MESSAGE)
+            reply = Reply(ReplyStatus.ERROR, messages.ERROR)
         seconds = time.perf_counter() - started
         delivered = None
-        if deliver is not None and reply.status != DUPLICATE:
+        if deliver is not None and reply.status != ReplyStatus.DUPLICATE:
             delivered = await self._deliver(deliver, reply, question.platform)
         _log_question(question.platform, reply, seconds, delivered)
         return reply
@@ -214,19 +200,17 @@ class ChatService:
         try:
             text = check_question(question.text, self.limits.max_chars)
         except QuestionError as exc:
-            return Reply(EMPTY if not (question.text or "").strip() else TOO_LONG, str(exc))
+            return Reply(ReplyStatus.EMPTY if not (question.text or "").strip() else ReplyStatus.TOO_LONG, str(exc))
         question = replace(question, text=text)
         user_key = (question.platform, question.user)
         dup_key = (question.platform, question.channel, question.thread, question.user, _normalise(text))
         if not self.duplicates.first(dup_key):
             logger.info("Duplicate question from the same place ignored (%s %s)", question.platform, question.channel)
-            return Reply(DUPLICATE, "")
+            return Reply(ReplyStatus.DUPLICATE, "")
         wait = self.rate.take(user_key)
         if wait:
             self.duplicates.forget(dup_key)
-            seconds = max(1, round(wait))
-            return Reply(RATE_LIMITED, f"You're asking faster than I can keep up; please wait {seconds} "
-                                       f"second{'s' if seconds != 1 else ''} and ask again.")
+            return Reply(ReplyStatus.RATE_LIMITED, messages.rate_limited(wait))
         if not question.context:
             question = replace(question, context=self.context_for(question.platform, question.channel,
                                                                    question.thread))
@@ -237,14 +221,14 @@ class ChatService:
             logger.warning("Over capacity, question turned away: %s", exc)
             self.duplicates.forget(dup_key)
             self.rate.give_back(user_key)
-            return Reply(BUSY, BUSY_MESSAGE)
+            return Reply(ReplyStatus.BUSY, messages.BUSY)
         except QuestionError as exc:  # the advisor's own checks (stricter limit)
-            return Reply(TOO_LONG, str(exc))
+            return Reply(ReplyStatus.TOO_LONG, str(exc))
         except Exception:
             logger.exception("Answering failed (%s, channel %s)", question.platform, question.channel)
             self.duplicates.forget(dup_key)
             self.rate.give_back(user_key)
-            return Reply(ERROR, ERROR_MESSAGE)
+            return Reply(ReplyStatus.ERROR, messages.ERROR)
         latency = time.perf_counter() - started
         answer_id = uuid.uuid4().hex
         self._answers.put(answer_id, answer)
@@ -255,7 +239,7 @@ class ChatService:
                 self.store.save_answer(answer_id, question, answer, latency)
             except Exception:  # the user still gets the answer; the log says what was not kept
                 logger.exception("Could not store answer %s", answer_id)
-        return Reply(ANSWERED, "", answer, answer_id)
+        return Reply(ReplyStatus.ANSWERED, "", answer, answer_id)
 
     async def feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "") -> bool:
         """Record a verdict on an answer. False when the answer is unknown (or could not be stored)."""

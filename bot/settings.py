@@ -6,11 +6,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retrieval.errors import AdvisorError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LLM_TIMEOUT = 5.0  # seconds a generated answer may take before the extractive one is shown
 
 
-class SettingsError(Exception):
+class SettingsError(AdvisorError):
     """A setting is missing or malformed; the message names the variable to set."""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from retrieval.index_store import LoadedIndex
 from retrieval.lexical import tokenize
 from retrieval.ranking import centre
 from retrieval.search import Hit, SearchResult
+from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
 MAX_QUOTE_CHARS = 260
 MAX_ANSWER_SENTENCE_CHARS = 280
@@ -64,54 +65,6 @@ class Style:
     extra_for_other: int = 1
     # the quotes of the passages cited without a sentence of their own: shorter, they back the answer up
     further_quote_chars: int = 160
-
-
-@dataclass(frozen=True)
-class Citation:
-    """A numbered source passage: which document, which section, the quoted words."""
-
-    number: int
-    doc_id: str
-    title: str
-    section: str
-    quote: str
-    chunk_id: str = ""
-
-    @property
-    def where(self) -> str:
-        """"Title › Section", or just the title when the section adds nothing."""
-        return self.title if not self.section or self.section == self.title else f"{self.title} › {self.section}"
-
-
-@dataclass(frozen=True)
-class AnswerSentence:
-    text: str
-    citation: int  # the number of the citation that backs it
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the user is shown: a short answer, its citations, or an abstention."""
-
-    question: str
-    text: str
-    citations: tuple[Citation, ...] = ()
-    abstained: bool = False
-    sentences: tuple[AnswerSentence, ...] = ()
-    hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
-    written_by: str = ""  # the model that wrote the text from the cited passages; "" for extractive answers
-    suggestions: tuple[str, ...] = ()  # when not covered: the nearest headings the documents do cover
-
-    def to_dict(self) -> dict:
-        return {
-            "question": self.question,
-            "abstained": self.abstained,
-            "text": self.text,
-            "sentences": [{"text": s.text, "citation": s.citation} for s in self.sentences],
-            "citations": [c.__dict__ for c in self.citations],
-            "written_by": self.written_by,
-            "suggestions": list(self.suggestions),
-        }
 
 
 MAX_SUGGESTIONS = 2

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from retrieval.abstention import Abstainer
 from retrieval.answer import Style
+from retrieval.errors import AdvisorError
 from retrieval.ranking import Ranker, load_ranker
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ SHIPPED_FILE = Path(__file__).with_name("calibration.json")
 CALIBRATION_FOLDER = "calibration"  # in the data folder: one file per model, written by `advisor calibrate`
 
 
-class CalibrationError(ValueError):
+class CalibrationError(AdvisorError, ValueError):
     """A calibration file cannot be used as asked; the message says what to do."""
 
 

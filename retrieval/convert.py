@@ -9,6 +9,7 @@ from pathlib import Path
 
 from retrieval.documents import (MAX_DOCUMENT_BYTES, clean_text, guess_title, read_document_and_header, slugify,
                                  title_from_name)
+from retrieval.errors import AdvisorError
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ MAX_ID_CHARS = 60
 _SENTENCE_END = re.compile(r"[.!?:;][\"”’)]*$")
 
 
-class ConversionError(ValueError):
+class ConversionError(AdvisorError, ValueError):
     """A file cannot become a corpus document; the message names it and says why."""
 
 

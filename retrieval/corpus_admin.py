@@ -16,11 +16,12 @@ from typing import Sequence
 from retrieval.chunking import Chunk, chunk_document
 from retrieval.convert import ConversionError, convert_file, document_id, to_stored_text
 from retrieval.documents import CorpusError, Document, load_corpus, read_document, slugify
+from retrieval.errors import AdvisorError
 
 logger = logging.getLogger(__name__)
 
 
-class CorpusChangeError(Exception):
+class CorpusChangeError(AdvisorError):
     """A change to the corpus was refused; the message says why and what to do instead."""
 
     def __init__(self, message: str, warnings: Sequence[str] = ()):

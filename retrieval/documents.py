@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from retrieval.errors import AdvisorError
+
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt")
@@ -37,7 +39,7 @@ _PROMO_PATTERNS = [
 ]
 
 
-class CorpusError(Exception):
+class CorpusError(AdvisorError):
     """The corpus cannot be used at all (missing, empty); the message says what to do."""
 
 

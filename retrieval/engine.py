@@ -12,13 +12,15 @@ from typing import Callable, Sequence
 
 from retrieval.abstention import Abstainer
 from retrieval.calibration import Calibration
-from retrieval.answer import Answer, compose, not_covered
+from retrieval.answer import compose, not_covered
 from retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, corpus_warnings, files_unchanged,
                                  load_corpus, read_corpus)
+from retrieval.errors import AdvisorError
 from retrieval.follow_up import looks_like_follow_up
 from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex, Manifest, reader_version
 from retrieval.search import HybridRetriever
+from retrieval.vocabulary import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ MAX_CONTEXT_QUESTIONS = 2  # earlier questions of a thread a follow-up is read w
 DEFAULT_INDEX_CHECK_SECONDS = 5.0
 
 
-class QuestionError(ValueError):
+class QuestionError(AdvisorError, ValueError):
     """The question itself cannot be answered as asked (empty, too long)."""
 
 

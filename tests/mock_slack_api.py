@@ -233,7 +233,9 @@ class Slack:
 @contextlib.asynccontextmanager
 async def serve(api: MockSlackAPI, service):
     """The real bolt app for `service` over HTTP on 127.0.0.1, talking to `api`; stops cleanly."""
-    from bot.slack_adapter import SlackTokens, create_app, start_http_server
+    from bot.slack.app import create_app
+    from bot.slack.serve import start_http_server
+    from bot.slack.settings import SlackTokens
 
     app = create_app(service, SlackTokens(BOT_TOKEN, signing_secret=SECRET, api_url=api.url))
     runner, port = await start_http_server(app, service, "127.0.0.1", 0)

@@ -85,7 +85,7 @@ def test_calibrate_saves_what_it_fitted_and_reports_both_figures(fake_advisor, t
 
 @pytest.mark.parametrize("folds", ["1", "-2"])
 def test_one_fold_is_refused_with_what_to_pass(folds, capsys, fake_model, tmp_path):
-    from bot.cli import main
+    from bot.cli.entry import main
 
     code = main(["calibrate", "--questions", str(tmp_path / "x.jsonl"), "--folds", folds])
     assert code == 2
@@ -93,7 +93,7 @@ def test_one_fold_is_refused_with_what_to_pass(folds, capsys, fake_model, tmp_pa
 
 
 def test_the_command_saves_into_the_data_folder_for_its_model_not_the_package(fake_model, tmp_path, corpus_dir):
-    from bot.cli import main
+    from bot.cli.entry import main
     from retrieval.calibration import SHIPPED_FILE, calibration_file
 
     shipped = SHIPPED_FILE.read_bytes()

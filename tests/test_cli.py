@@ -293,7 +293,7 @@ def test_a_reader_that_stops_early_is_not_an_error(fake_model, corpus_dir, monke
     """`advisor ask ... | head -1`: the closed pipe ends the command quietly, not as a file error."""
     import sys
 
-    from bot.cli import main
+    from bot.cli.entry import main
 
     class ClosedPipe:
         def write(self, text):

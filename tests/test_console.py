@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-from bot.console_adapter import ConsoleSession, run
+from bot.console.session import ConsoleSession, run
+from bot.messages import FEEDBACK_THANKS
 from bot.service import ChatService
 from bot.settings import Settings
 from bot.store import Store
@@ -56,7 +57,7 @@ async def test_commands_help_feedback_quit(fake_advisor, tmp_path):
     help_text = await bot.send("/help")
     assert "/quit" in help_text and fake_advisor.documents()[0][1] in help_text
     await bot.send("what does an ML PM do?")
-    assert await bot.send("/bad not specific enough") == "Thanks, noted."
+    assert await bot.send("/bad not specific enough") == FEEDBACK_THANKS
     [fb] = store.feedback(bot.last_answer_id)
     assert fb["reason"] == "not specific enough" and fb["helpful"] is False and fb["platform"] == "console"
     assert "Unknown command" in await bot.send("/nope")

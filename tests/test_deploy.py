@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from bot import health
-from bot.cli import EXIT_USAGE, build_parser
+from bot.cli.entry import EXIT_USAGE, build_parser
 from bot.service import ChatService
 from bot.settings import SettingsError
 from bot.store import Store
@@ -277,7 +277,9 @@ def test_store_healthy_only_when_writable(tmp_path):
 
 
 async def test_healthz_reports_which_check_failed(fake_advisor, tmp_path):
-    from bot.slack_adapter import SlackTokens, create_app, start_http_server
+    from bot.slack.app import create_app
+    from bot.slack.serve import start_http_server
+    from bot.slack.settings import SlackTokens
 
     store = Store(tmp_path / "advisor.sqlite3")
     service = ChatService(fake_advisor, store)
@@ -325,7 +327,8 @@ async def test_health_thread_for_discord_and_bad_ports(fake_advisor, monkeypatch
 # -- Discord shards ------------------------------------------------------------------------------------
 
 async def test_discord_shards_from_the_environment(fake_advisor, monkeypatch):
-    from bot.discord_adapter import create_bot, shard_from_env
+    from bot.discord.app import create_bot
+    from bot.discord.settings import shard_from_env
 
     assert shard_from_env() is None
     monkeypatch.setenv("DISCORD_SHARD_ID", "1")

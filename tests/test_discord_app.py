@@ -15,8 +15,10 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.discord_adapter import FAILED, PERMISSIONS, create_bot, invite_url, settings_from_env
-from bot.discord_render import MAX_EMBED_TOTAL
+from bot.discord.app import PERMISSIONS, create_bot, invite_url
+from bot.discord.settings import settings_from_env
+from bot.messages import ERROR as FAILED
+from bot.discord.render import MAX_EMBED_TOTAL
 from bot.guards import Limits
 from bot.service import ChatService
 from bot.settings import SettingsError
@@ -146,7 +148,7 @@ def test_a_missing_token_says_what_to_set():
 
 
 def test_the_cli_reports_a_missing_token_before_loading_anything(capsys):
-    from bot.cli import main
+    from bot.cli.entry import main
 
     assert main(["serve", "discord"]) == 2
     assert "DISCORD_TOKEN is not set" in capsys.readouterr().err
@@ -235,6 +237,17 @@ async def test_help_lists_the_documents_only_for_the_asker(bot, api, fake_adviso
     for _, title in fake_advisor.documents():
         assert title in description
     assert "Share in channel" in description
+    assert_no_pings(api)
+
+
+@pytest.mark.parametrize("text", ["help", "?"])
+async def test_ask_help_shows_the_help_only_for_the_asker_as_in_slack(bot, api, fake_advisor, store, text):
+    deliver(bot, "INTERACTION_CREATE", slash_ask(text))
+    body = (await api.wait_for("POST", r"/callback$"))[0].body
+    assert body["type"] == 4 and body["data"]["flags"] & EPHEMERAL  # answered at once, not deferred
+    description = body["data"]["embeds"][0]["description"]
+    assert all(title in description for _, title in fake_advisor.documents())
+    assert not api.find("POST", r"^/webhooks/") and store.count() == 0  # not asked as a question
     assert_no_pings(api)
 
 

@@ -8,7 +8,7 @@ import discord
 import pytest
 
 from bot.core import Question
-from bot.discord_render import (
+from bot.discord.render import (
     ABSTAINED_COLOUR,
     MAX_BUTTON_LABEL,
     MAX_BUTTONS_PER_ROW,
@@ -29,7 +29,8 @@ from bot.discord_render import (
     to_help_embed,
     to_view,
 )
-from retrieval.answer import Answer, Citation, not_covered
+from retrieval.answer import not_covered
+from retrieval.vocabulary import Answer, Citation
 
 ANSWER_ID = "0f" * 16  # the service's ids are uuid4 hex
 

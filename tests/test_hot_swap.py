@@ -200,7 +200,8 @@ async def test_the_chat_service_answers_every_question_across_a_swap(corpus_dir,
 
     from bot.core import Advisor, Question
     from bot.guards import Limits
-    from bot.service import ANSWERED, ChatService
+    from bot.service import ChatService
+    from retrieval.vocabulary import ReplyStatus
 
     bot = engine_for(corpus_dir, index_dir)
     service = ChatService(Advisor(bot), limits=Limits(per_minute=10_000, burst=10_000, workers=2))
@@ -216,7 +217,7 @@ async def test_the_chat_service_answers_every_question_across_a_swap(corpus_dir,
         n += len(batch)
         bot.wait_for_reload(DEADLINE)
     writer = await rebuild
-    assert [r.status for r in replies] == [ANSWERED] * len(replies)
+    assert [r.status for r in replies] == [ReplyStatus.ANSWERED] * len(replies)
     assert bot.generation == writer.generation and ARTICLE_ID in cited_docs(replies[-1].answer)
 
 

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 import bot.core
-from bot import cli
+from bot.cli import entry as cli
 from bot.core import Advisor, Question
 from bot.llm import AnswerWriter, chat_endpoint, check_reply, split_sentences, to_messages, WriterError
 from bot.settings import Settings, SettingsError
@@ -295,9 +295,9 @@ def test_cli_bad_llm_url_is_one_sentence(monkeypatch, capsys):
 # --- rendering -----------------------------------------------------------------------------------------------
 
 def test_renderers_say_who_wrote_the_answer(fake_advisor, llm):
-    from bot.discord_render import to_embed
-    from bot.render_text import to_text
-    from bot.slack_render import to_blocks
+    from bot.discord.render import to_embed
+    from bot.console.render import to_text
+    from bot.slack.render import to_blocks
 
     written = generating(fake_advisor, llm).answer(Question(text=QUESTION))
     extractive = fake_advisor.answer(Question(text=QUESTION))

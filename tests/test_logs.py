@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from bot import logs
-from bot.cli import main
+from bot.cli.entry import main
 from bot.core import Question
 from bot.service import ChatService
 from bot.store import Store

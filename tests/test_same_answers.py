@@ -15,11 +15,11 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.discord_adapter import create_bot
+from bot.discord.app import create_bot
 from bot.service import ChatService
-from bot.slack_render import ACTION_HELPFUL, citation_text
+from bot.slack.render import ACTION_HELPFUL, citation_text
 from bot.store import Store
-from retrieval.answer import Citation
+from retrieval.vocabulary import Citation
 from tests.mock_discord_api import APPLICATION_ID, DEFAULT_CHANNEL_ID, MockDiscordAPI
 from tests.mock_slack_api import MockSlackAPI, SlackSender, serve
 

@@ -25,8 +25,10 @@ from bot.guards import Limits
 from bot.logs import ANSWERS
 from bot.service import ChatService
 from bot.settings import Settings, SettingsError
-from bot.slack_adapter import SlackTokens, clean_text, create_app, tokens_from_env
-from bot.slack_render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
+from bot.slack.app import create_app
+from bot.slack.inbound import clean_text
+from bot.slack.settings import SlackTokens, tokens_from_env
+from bot.slack.render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
 from bot.store import Store
 from tests.mock_slack_api import BOT_TOKEN, BOT_USER_ID, SECRET, MockSlackAPI, SlackSender, serve
 from tests.waiting import stop, wait_until_healthy
@@ -98,7 +100,7 @@ def test_tokens_are_checked_at_start(monkeypatch):
 
 
 def test_cli_reports_missing_token_before_loading_anything(capsys):
-    from bot.cli import main
+    from bot.cli.entry import main
 
     assert main(["serve", "slack", "--http", "--port", "0"]) == 2
     assert "SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
@@ -632,7 +634,7 @@ from tests.fakes import HashingEmbedder
 real = bot.core.Advisor.from_settings.__func__
 fake = classmethod(lambda cls, settings, embedder=None: real(cls, settings, HashingEmbedder()))
 bot.core.Advisor.from_settings = fake
-from bot.cli import main
+from bot.cli.entry import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -712,7 +714,7 @@ async def test_socket_mode_answers_and_acknowledges_each_envelope_once(api, fake
     """Socket Mode (the default) against a mock WebSocket: apps.connections.open, envelopes, acks."""
     from aiohttp import web
 
-    from bot.slack_adapter import serve_socket_mode
+    from bot.slack.serve import serve_socket_mode
 
     acks: list[dict] = []
     event = fixture("event_app_mention.json")
@@ -758,7 +760,7 @@ async def test_socket_mode_answers_and_acknowledges_each_envelope_once(api, fake
 async def test_a_token_slack_refuses_is_reported_at_start(api):
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.slack_adapter import check_auth
+    from bot.slack.serve import check_auth
 
     client = AsyncWebClient(token=BOT_TOKEN, base_url=api.url)
     await check_auth(client)  # accepted: no error
@@ -769,7 +771,7 @@ async def test_a_token_slack_refuses_is_reported_at_start(api):
 
 
 async def test_an_app_token_slack_refuses_is_reported_at_start(api, fake_advisor):
-    from bot.slack_adapter import serve_socket_mode
+    from bot.slack.serve import serve_socket_mode
 
     api.responses["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
     app = create_app(ChatService(fake_advisor), SlackTokens(BOT_TOKEN, app_token="xapp-1-bad", api_url=api.url))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack_render import (
+from bot.slack.render import (
     ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, MAX_BLOCKS, clip, escape, feedback_view, parse_share_value,
     to_blocks,
 )
-from retrieval.answer import Answer, AnswerSentence, Citation
+from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 

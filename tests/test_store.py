@@ -11,7 +11,7 @@ import pytest
 
 from bot.core import Question
 from bot.store import Store, StoreError
-from retrieval.answer import Answer, AnswerSentence, Citation
+from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
 ANSWER = Answer(
     question="does a Series A startup hire ML PMs?",
@@ -124,7 +124,7 @@ def test_which_model_wrote_an_answer_is_kept_and_old_stores_gain_the_column(tmp_
 
     from bot.core import Question
     from bot.store import Store
-    from retrieval.answer import Answer, AnswerSentence, Citation
+    from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)  # the answers table as stores made before generated answers had it

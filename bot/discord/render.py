@@ -7,7 +7,7 @@ import re
 
 import discord
 
-from retrieval.answer import Answer
+from retrieval.vocabulary import Answer
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from bot.store import StoreReader
+from retrieval.errors import AdvisorError
 
 DEFAULT_SINCE = "7d"
 DEFAULT_LIMIT = 20
@@ -16,7 +17,7 @@ _SINCE = re.compile(r"(\d{1,6})\s*([hdw])")
 _MAX_SPAN = timedelta(days=36500)
 
 
-class ReportError(Exception):
+class ReportError(AdvisorError):
     """Bad report options or an unreadable store; the message says what to do."""
 
 

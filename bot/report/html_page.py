@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from bot.report import Report, share
+from bot.report.build import Report, share
 
 PLATFORM_COLOURS = {"slack": "#0072B2", "discord": "#CC79A7", "console": "#56B4E9", "cli": "#7F7F7F"}
 SPARE_COLOURS = ("#E69F00", "#009E73", "#D55E00", "#F0E442", "#332288")  # Okabe-Ito, safe for colour blindness

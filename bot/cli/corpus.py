@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.cli import warn
+from bot.cli.common import progress_bar, settings, warn
 
 
 def register(sub, common) -> None:
@@ -33,17 +33,16 @@ def register(sub, common) -> None:
 
 def _change_and_reindex(args, change) -> int:
     """Run `change()` and the incremental rebuild under the index's writers' lock, so writers go one at a time."""
-    from bot.cli import _progress_bar, _settings
     from bot.core import Advisor
 
-    advisor = Advisor.from_settings(_settings(args))  # the model itself loads only if something needs embedding
+    advisor = Advisor.from_settings(settings(args))  # the model itself loads only if something needs embedding
     engine = advisor.engine
     with engine.store.locked():
         change(engine.corpus_dir)
         if args.no_index:
             print("The index was not updated; run `advisor index` (or ask a question) to update it.")
             return 0
-        status = advisor.prepare(progress=_progress_bar())
+        status = advisor.prepare(progress=progress_bar())
     warn(status.warnings)
     print(f"Index updated: {status.chunks} passages from {len(engine.documents)} documents "
           f"({status.embedded} texts newly embedded, the rest reused). Running bots switch to it by themselves.")
@@ -79,16 +78,15 @@ def cmd_remove(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bot.cli import _settings
     from retrieval.corpus_admin import list_documents
     from retrieval.index_store import IndexStore
 
-    settings = _settings(args)
-    entries, warnings, chunks = list_documents(settings.corpus_dir)
+    where = settings(args)
+    entries, warnings, chunks = list_documents(where.corpus_dir)
     warn(warnings)
     print(to_table(entries))
-    print(f"{len(entries)} documents, {len(chunks)} passages in {settings.corpus_dir}; "
-          f"{index_state(IndexStore(settings.index_dir), chunks)}.")
+    print(f"{len(entries)} documents, {len(chunks)} passages in {where.corpus_dir}; "
+          f"{index_state(IndexStore(where.index_dir), chunks)}.")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The terminal adapter (`advisor chat`): a REPL on the chat service that doubles as the end-to-end test harness."""
+"""The terminal conversation (`advisor chat`): a REPL on the chat service that doubles as the end-to-end test harness."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sys
 import uuid
 from collections import deque
 
-from bot.core import Question
-from bot.render_text import to_text
-from bot.service import ANSWERED, DUPLICATE, ChatService, Reply
+from bot import messages
+from bot.console.render import to_text
+from bot.service import ChatService, Reply
+from retrieval.vocabulary import Question, ReplyStatus
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +21,9 @@ COMMANDS = ("/help: what I know and how to ask", "/good, /bad [reason]: feedback
 
 def render(reply: Reply) -> str:
     """A reply as terminal text ("" for a duplicate, which is answered once)."""
-    if reply.status == ANSWERED and reply.answer is not None:
+    if reply.status == ReplyStatus.ANSWERED and reply.answer is not None:
         return to_text(reply.answer)
-    return "" if reply.status == DUPLICATE else reply.message
+    return "" if reply.status == ReplyStatus.DUPLICATE else reply.message
 
 
 class ConsoleSession:
@@ -56,9 +57,9 @@ class ConsoleSession:
             return "New conversation: earlier questions no longer count as context."
         if command in ("/good", "/bad"):
             if not self.last_answer_id:
-                return "There is no answer to rate yet; ask a question first."
+                return messages.NOTHING_TO_RATE
             ok = await self.service.feedback(self.last_answer_id, command == "/good", self.user, "console", rest)
-            return "Thanks, noted." if ok else "I couldn't record that; please try again."
+            return messages.FEEDBACK_THANKS if ok else messages.FEEDBACK_FAILED
         if command.startswith("/") and len(command) > 1 and " " not in command:
             return f"Unknown command {command}. Commands: " + "; ".join(COMMANDS)
         reply = await self.service.ask(Question(text=line, user=self.user, platform="console",
@@ -104,7 +105,7 @@ def run(settings, args, stdin=None, stdout=None) -> int:
             if not line.strip():
                 continue
             session.push(line)
-            text = session.pop() or "(you asked that a moment ago; the answer is above)"
+            text = session.pop() or messages.DUPLICATE
             stdout.write(f"advisor> {text}\n\n")
             stdout.flush()
     except KeyboardInterrupt:

@@ -1,10 +1,10 @@
-"""Rendering an answer as plain terminal text (pure functions)."""
+"""Rendering an answer as plain terminal text (a pure function), for the console and `advisor ask`."""
 
 from __future__ import annotations
 
 import textwrap
 
-from retrieval.answer import Answer
+from retrieval.vocabulary import Answer
 
 
 def to_text(answer: Answer, width: int = 100) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.report import Report, share
+from bot.report.build import Report, share
 
 _NONE = "  (none)"
 

@@ -10,25 +10,25 @@ from pathlib import Path
 
 def cmd_report(args) -> int:
     """Read the store (never create it), print tables, or write an HTML page with --out."""
-    from bot.cli import _settings
-    from bot.report import ReportError, build_report, parse_limit, parse_since
+    from bot.cli.common import settings as settings_of
+    from bot.report.build import ReportError, build_report, parse_limit, parse_since
     from bot.store import StoreError, StoreReader
 
     window = parse_since(args.since, datetime.now(timezone.utc))
     limit = parse_limit(args.limit)
     out = _check_out(Path(args.out).expanduser()) if args.out else None
-    settings = _settings(args)
+    settings = settings_of(args)
     try:
         with StoreReader(settings.store_path) as reader:
             report = build_report(reader, window, limit)
     except StoreError as exc:
         raise ReportError(str(exc)) from None
     if out is None:
-        from bot.report_text import to_text
+        from bot.report.text import to_text
 
         print(to_text(report, width=shutil.get_terminal_size((100, 24)).columns), end="")
         return 0
-    from bot.report_html import to_html
+    from bot.report.html_page import to_html
 
     partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     partial.write_text(to_html(report), encoding="utf-8")
@@ -39,7 +39,7 @@ def cmd_report(args) -> int:
 
 
 def _check_out(out: Path) -> Path:
-    from bot.report import ReportError
+    from bot.report.build import ReportError
 
     if out.is_dir():
         raise ReportError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}.")
@@ -52,7 +52,7 @@ def _check_out(out: Path) -> Path:
 
 def register(sub, common) -> None:
     """Add this module's subcommands to the `advisor` parser (`common` holds the shared options)."""
-    from bot.report import DEFAULT_LIMIT, DEFAULT_SINCE
+    from bot.report.build import DEFAULT_LIMIT, DEFAULT_SINCE
 
     report = sub.add_parser(
         "report", parents=[common],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from retrieval.answer import Answer, Citation
+from retrieval.vocabulary import Answer, Citation
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000

@@ -1,33 +1,32 @@
-"""The Discord app (discord.py): slash commands, the message menu, mentions and buttons in; chat service; embeds out."""
+"""The Discord handlers on a discord.py Client: slash commands, the message menu, mentions, buttons, the form."""
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 
 import discord
 from discord import app_commands
 
-from bot.core import Question
-from bot.discord_render import AnswerButton, to_content, to_embed, to_help_embed, to_view
+from bot import messages
+from bot.discord.inbound import find_value, place, strip_mentions
+from bot.discord.render import AnswerButton, to_content, to_embed, to_help_embed, to_view
+from bot.dispatch import dispatch
 from bot.guards import BoundedDict
-from bot.service import ANSWERED, DUPLICATE, ERROR_MESSAGE, ChatService, Reply, is_help
-from bot.settings import SettingsError, require_env
+from bot.messages import is_help
+from bot.service import ChatService, Reply
+from retrieval.vocabulary import Question
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 NO_PINGS = discord.AllowedMentions.none()
-FAILED = "Something went wrong, please try again."
 REASON_ID = re.compile(r"advisor:why:(?P<answer_id>[A-Za-z0-9_.\-]{1,80})")
 REASON_INPUT = "reason"
 # what the bot needs in a channel: see it, reply (a reply needs the history), in threads too, with embeds
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_messages_in_threads=True,
                                   embed_links=True, read_message_history=True)
 SCOPES = ("bot", "applications.commands")
-TOKEN_HINT = ("Create a bot in the Discord developer portal (Bot > Reset Token) and export DISCORD_TOKEN; "
-              "see deploy/discord/README.md.")
 
 
 def intents() -> discord.Intents:
@@ -40,26 +39,9 @@ def intents() -> discord.Intents:
     return wanted
 
 
-def strip_mentions(text: str, user_id: int, role_id: int | None = None) -> str:
-    """The question without the bot's own @mention (user or managed-role form)."""
-    text = re.sub(rf"<@!?{user_id}>", " ", text or "")
-    if role_id:
-        text = text.replace(f"<@&{role_id}>", " ")
-    return " ".join(text.split())
-
-
 def invite_url(application_id: int) -> str:
     """The link that adds the bot to a server with the scopes and permissions it needs."""
     return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
-
-
-def place(channel, default_thread: str) -> tuple[str, str]:
-    """(channel, thread) keys of a conversation: a thread is its own; DMs are one conversation each."""
-    if isinstance(channel, discord.Thread):
-        return str(channel.parent_id), str(channel.id)
-    if isinstance(channel, (discord.DMChannel, discord.GroupChannel)):
-        return str(channel.id), ""
-    return str(getattr(channel, "id", "")), default_thread
 
 
 class ReasonModal(discord.ui.Modal, title="What was missing?"):
@@ -73,18 +55,6 @@ class ReasonModal(discord.ui.Modal, title="What was missing?"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         pass  # DiscordAdapter.on_interaction answers every "advisor:why:" submit, stored modal or not
-
-
-def _find_value(components: list, custom_id: str) -> str:
-    """The value of one text input in a modal submit's (possibly nested) components."""
-    for item in components or []:
-        if item.get("custom_id") == custom_id and "value" in item:
-            return item.get("value") or ""
-        nested = item.get("components") or ([item["component"]] if item.get("component") else [])
-        found = _find_value(nested, custom_id)
-        if found:
-            return found
-    return ""
 
 
 class DiscordAdapter:
@@ -145,19 +115,26 @@ class DiscordAdapter:
     async def on_ask(self, interaction: discord.Interaction, text: str, private: bool) -> None:
         """/ask question [private]: deferred at once, then the answer (ephemeral when private)."""
         try:
+            if is_help(text.strip()):  # `/ask help`, as in Slack: only the asker sees it
+                await self.on_help(interaction)
+                return
             await interaction.response.defer(thinking=True, ephemeral=private)
             # outside a thread, each user's /ask questions in a channel are one conversation (as in Slack)
             channel, thread = place(interaction.channel, self.service.private_thread(str(interaction.user.id)))
             question = Question(text, str(interaction.user.id), PLATFORM, channel, thread,
                                 self._alias_context(channel, thread))
-            reply = await self.service.ask(question)
-            if reply.status != ANSWERED:
-                await self._notice(interaction, self._text_of(reply), deferred_public=not private)
-                return
-            view = to_view(reply.answer_id, private=private, abstained=reply.answer.abstained)
-            sent = await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=private,
-                                                   allowed_mentions=NO_PINGS, wait=True, **_view(view))
-            self.answered_in.put(str(sent.id), (channel, thread))
+
+            async def notice(text: str) -> None:
+                await self._notice(interaction, text, deferred_public=not private)
+
+            async def send(reply: Reply) -> None:
+                view = to_view(reply.answer_id, private=private, abstained=reply.answer.abstained)
+                sent = await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=private,
+                                                       allowed_mentions=NO_PINGS, wait=True, **_view(view))
+                self.answered_in.put(str(sent.id), (channel, thread))
+
+            # an interaction must be answered, a duplicate too: Discord never retries one
+            await dispatch(await self.service.ask(question), notice, send, duplicate=messages.DUPLICATE)
         except Exception:
             logger.exception("/ask failed in channel %s", interaction.channel_id)
             await self._fail(interaction, deferred_public=not private)
@@ -172,23 +149,26 @@ class DiscordAdapter:
             channel, thread = place(message.channel, str(message.id))
             question = Question(message.content, str(interaction.user.id), PLATFORM, channel, thread,
                                 self._alias_context(channel, thread))
-            reply = await self.service.ask(question)
-            if reply.status != ANSWERED:
-                await self._notice(interaction, self._text_of(reply), deferred_public=False)
-                return
-            try:
-                sent = await message.channel.send(
-                    embed=to_embed(reply.answer), reference=message.to_reference(fail_if_not_exists=False),
-                    allowed_mentions=NO_PINGS, **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
-            except discord.HTTPException as exc:  # no access to the channel: answer privately, shareable
-                logger.warning("Could not reply in channel %s (%s); answering privately", channel, exc)
-                view = to_view(reply.answer_id, private=True, abstained=reply.answer.abstained)
-                await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=True,
-                                                allowed_mentions=NO_PINGS, **_view(view))
-                return
-            self.answered_in.put(str(sent.id), (channel, thread))
-            await interaction.followup.send(to_content(f"Answered: {sent.jump_url}"), ephemeral=True,
-                                            allowed_mentions=NO_PINGS)
+
+            async def notice(text: str) -> None:
+                await self._notice(interaction, text, deferred_public=False)
+
+            async def send(reply: Reply) -> None:
+                try:
+                    sent = await message.channel.send(
+                        embed=to_embed(reply.answer), reference=message.to_reference(fail_if_not_exists=False),
+                        allowed_mentions=NO_PINGS, **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
+                except discord.HTTPException as exc:  # no access to the channel: answer privately, shareable
+                    logger.warning("Could not reply in channel %s (%s); answering privately", channel, exc)
+                    view = to_view(reply.answer_id, private=True, abstained=reply.answer.abstained)
+                    await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=True,
+                                                    allowed_mentions=NO_PINGS, **_view(view))
+                    return
+                self.answered_in.put(str(sent.id), (channel, thread))
+                await interaction.followup.send(to_content(f"Answered: {sent.jump_url}"), ephemeral=True,
+                                                allowed_mentions=NO_PINGS)
+
+            await dispatch(await self.service.ask(question), notice, send, duplicate=messages.DUPLICATE)
         except Exception:
             logger.exception("Ask advisor failed on message %s", message.id)
             await self._fail(interaction, deferred_public=False)
@@ -228,19 +208,20 @@ class DiscordAdapter:
             question = Question(text, str(message.author.id), PLATFORM, channel, thread,
                                 self._alias_context(channel, thread))
             await self._typing(message.channel)
-            reply = await self.service.ask(question)
-            if reply.status == DUPLICATE:
-                return
-            if reply.status != ANSWERED:
-                await self._reply(message, content=to_content(reply.message))
-                return
-            sent = await self._reply(message, embed=to_embed(reply.answer),
-                                     **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
-            self.answered_in.put(str(sent.id), (channel, thread))
+
+            async def notice(text: str) -> None:
+                await self._reply(message, content=to_content(text))
+
+            async def send(reply: Reply) -> None:
+                sent = await self._reply(message, embed=to_embed(reply.answer),
+                                         **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
+                self.answered_in.put(str(sent.id), (channel, thread))
+
+            await dispatch(await self.service.ask(question), notice, send)  # a duplicate: the answer is there
         except Exception:
             logger.exception("Answering message %s in channel %s failed", message.id, message.channel.id)
             try:
-                await self._reply(message, content=FAILED)
+                await self._reply(message, content=messages.ERROR)
             except Exception:
                 logger.exception("Could not tell the user in channel %s that answering failed", message.channel.id)
 
@@ -286,9 +267,9 @@ class DiscordAdapter:
             helpful = action == "fb:up"
             ok = await self.service.feedback(answer_id, helpful, str(interaction.user.id), PLATFORM)
             if not ok:
-                await self._notice(interaction, "I couldn't record that feedback; please try again.")
+                await self._notice(interaction, messages.FEEDBACK_FAILED)
             elif helpful:
-                await self._notice(interaction, "Thanks for the feedback!")
+                await self._notice(interaction, messages.FEEDBACK_THANKS)
             else:
                 await interaction.response.send_modal(ReasonModal(answer_id))
         except Exception:
@@ -298,7 +279,7 @@ class DiscordAdapter:
     async def _share(self, interaction: discord.Interaction, answer_id: str) -> None:
         answer = self.service.get_answer(answer_id)
         if answer is None:
-            await self._notice(interaction, "That answer is no longer available; please ask again.")
+            await self._notice(interaction, messages.ANSWER_GONE)
             return
         await interaction.response.send_message(
             to_content(f"{interaction.user.mention} shared an answer from advisor:"), embed=to_embed(answer),
@@ -313,20 +294,14 @@ class DiscordAdapter:
         if match is None:
             return
         try:
-            reason = _find_value(data.get("components", []), REASON_INPUT)
+            reason = find_value(data.get("components", []), REASON_INPUT)
             await self.service.feedback(match["answer_id"], False, str(interaction.user.id), PLATFORM, reason)
-            await self._notice(interaction, "Thanks, noted.")
+            await self._notice(interaction, messages.FEEDBACK_THANKS)
         except Exception:
             logger.exception("Feedback reason for %s failed", match["answer_id"])
             await self._fail(interaction, deferred_public=False)
 
     # -- telling the user -----------------------------------------------------------------------
-
-    @staticmethod
-    def _text_of(reply: Reply) -> str:
-        if reply.status == DUPLICATE:  # an interaction must be answered; Discord never retries one
-            return "You asked that a moment ago; the answer is above."
-        return reply.message or ERROR_MESSAGE
 
     @staticmethod
     async def _notice(interaction: discord.Interaction, text: str, deferred_public: bool = False) -> None:
@@ -343,7 +318,7 @@ class DiscordAdapter:
 
     async def _fail(self, interaction: discord.Interaction, deferred_public: bool) -> None:
         try:
-            await self._notice(interaction, FAILED, deferred_public=deferred_public)
+            await self._notice(interaction, messages.ERROR, deferred_public=deferred_public)
         except Exception:
             logger.exception("Could not tell the user that the interaction failed")
 
@@ -362,51 +337,3 @@ def create_bot(service: ChatService, guild_id: int | None = None,
     adapter = DiscordAdapter(service, guild_id, shard)
     adapter.client.advisor = adapter  # for tests and debugging
     return adapter.client
-
-
-def settings_from_env() -> tuple[str, int | None]:
-    """DISCORD_TOKEN (required) and DISCORD_GUILD_ID (optional), or a SettingsError saying what to set."""
-    token = require_env("DISCORD_TOKEN", hint=TOKEN_HINT)
-    if token.count(".") != 2:
-        raise SettingsError("DISCORD_TOKEN does not look like a bot token (three parts separated by dots); "
-                            "copy it from Bot > Reset Token, not the application id or client secret.")
-    guild = os.environ.get("DISCORD_GUILD_ID", "").strip()
-    if guild and not guild.isdigit():
-        raise SettingsError("DISCORD_GUILD_ID should be a server id (digits: right-click the server > Copy Server ID), "
-                            "or unset it to sync the commands globally.")
-    return token, int(guild) if guild else None
-
-
-def shard_from_env() -> tuple[int, int] | None:
-    """(DISCORD_SHARD_ID, DISCORD_SHARD_COUNT) when both are set, for running one shard per process; else None."""
-    raw_id, raw_count = (os.environ.get(n, "").strip() for n in ("DISCORD_SHARD_ID", "DISCORD_SHARD_COUNT"))
-    if not raw_id and not raw_count:
-        return None
-    if not (raw_id.isdigit() and raw_count.isdigit() and int(raw_id) < int(raw_count)):
-        raise SettingsError("DISCORD_SHARD_ID and DISCORD_SHARD_COUNT go together: a count of processes (e.g. 2) "
-                            "and this process's number from 0 to count-1; unset both to run one process.")
-    return int(raw_id), int(raw_count)
-
-
-def run(settings, args) -> int:
-    """`advisor serve discord`: check the token, load the index, then connect to the gateway."""
-    from bot.health import address_from_env, start_in_thread_from_env
-
-    token, guild_id = settings_from_env()  # before the slow model load
-    shard = shard_from_env()
-    address_from_env()  # a bad ADVISOR_HEALTH_PORT fails now, not after the model loads
-    service = ChatService.from_settings(settings)
-    client = create_bot(service, guild_id, shard)
-    health = start_in_thread_from_env(service)  # ADVISOR_HEALTH_PORT: /healthz for container health checks
-    try:
-        client.run(token, log_handler=None)  # the CLI has configured logging
-    except discord.LoginFailure as exc:
-        raise SettingsError(f"Discord rejected DISCORD_TOKEN ({exc}); reset the bot token and export it again.") \
-            from None
-    except discord.PrivilegedIntentsRequired as exc:  # not expected: no privileged intent is asked for
-        raise SettingsError(f"Discord refused the gateway intents: {exc}") from None
-    finally:
-        if health is not None:
-            health.stop()
-        service.store.close()
-    return 0

@@ -1,0 +1,41 @@
+"""`advisor calibrate`: fit the ranking, the answer style and when to say "not covered" on labelled questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub, common) -> None:
+    """Add `calibrate` to the `advisor` parser (`common` holds the shared options)."""
+    cal = sub.add_parser("calibrate", parents=[common],
+                         help="fit the ranking, the answer style and when to say 'not covered' on a labelled set")
+    cal.add_argument("--questions", required=True, help="JSONL with kind=out_of_scope for questions to refuse")
+    cal.add_argument("--out", help="where to save (default: DATA_DIR/calibration/MODEL.json, used from then on "
+                          "with that model)")
+    cal.add_argument("--folds", type=int, default=0,
+                     help="first fit on all folds but one and score the one left out, for each of N folds, "
+                          "and print those figures (default 0: no cross-validation)")
+    cal.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    from bot.calibration import calibrate
+    from bot.cli.common import prepared_advisor, settings
+    from bot.settings import SettingsError
+
+    if args.folds == 1 or args.folds < 0:
+        raise SettingsError("--folds must be 0 (no cross-validation) or 2 or more, e.g. --folds 5")
+    from retrieval.calibration import calibration_file
+
+    advisor = prepared_advisor(args)
+    # default: the data folder, one file per model (never into the installed package)
+    out = Path(args.out) if args.out else calibration_file(settings(args).data_dir, advisor.engine.embedder.name)
+    report = calibrate(advisor, Path(args.questions), out=out, folds=args.folds)
+    for key, value in report.items():
+        if isinstance(value, dict) and key not in ("abstainer", "style"):
+            print(f"{key}:")
+            for name, figure in value.items():
+                print(f"  {name:26} {figure}")
+        else:
+            print(f"{key:14} {value}")
+    return 0
