@@ -10,10 +10,9 @@ from bot.settings import Settings
 from retrieval.calibration import Calibration
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.engine import Engine, IndexStatus, QuestionError, check_question
-from retrieval.vocabulary import Answer, AnswerSentence, Citation, Question
+from retrieval.vocabulary import Answer, Question
 
-__all__ = ["Advisor", "Answer", "AnswerSentence", "Citation", "Question", "QuestionError", "check_question",
-           "to_valid_text"]
+__all__ = ["Advisor", "QuestionError", "check_question", "to_valid_text"]  # the vocabulary: retrieval.vocabulary
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import unicodedata
 from pathlib import Path
 
 from bot.core import Advisor
-from retrieval.vocabulary import Question
 from retrieval.answer import leans_on_previous
 from retrieval.errors import AdvisorError
+from retrieval.vocabulary import Question
 
 _TRANSLATE = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",

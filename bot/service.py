@@ -13,8 +13,8 @@ from bot.core import to_valid_text
 from bot.guards import Busy, BoundedDict, DuplicateFilter, Limits, RateLimiter, WorkerPool
 from bot.logs import ANSWERS
 from bot.store import Store
-from retrieval.vocabulary import Answer, Question, ReplyStatus
 from retrieval.engine import QuestionError, check_question
+from retrieval.vocabulary import Answer, Question, ReplyStatus
 
 __all__ = ["ChatService", "DeliveryError", "Limits", "Reply", "ReplyStatus", "Store"]
 

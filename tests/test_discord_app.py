@@ -16,10 +16,10 @@ import discord
 import pytest
 
 from bot.discord.app import PERMISSIONS, create_bot, invite_url
-from bot.discord.settings import settings_from_env
-from bot.messages import ERROR as FAILED
 from bot.discord.render import MAX_EMBED_TOTAL
+from bot.discord.settings import settings_from_env
 from bot.guards import Limits
+from bot.messages import ERROR as FAILED
 from bot.service import ChatService
 from bot.settings import SettingsError
 from bot.store import Store

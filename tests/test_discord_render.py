@@ -7,7 +7,7 @@ import random
 import discord
 import pytest
 
-from bot.core import Question
+from retrieval.vocabulary import Question
 from bot.discord.render import (
     ABSTAINED_COLOUR,
     MAX_BUTTON_LABEL,

@@ -9,10 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from bot.core import Advisor, Question
+from bot.core import Advisor
+
 from retrieval.documents import CorpusError
 from retrieval.engine import MAX_QUESTION_CHARS, Engine, QuestionError, check_question
 from retrieval.index_store import IndexStore
+from retrieval.vocabulary import Question
 from tests.fakes import HashingEmbedder
 
 QUESTIONS = [

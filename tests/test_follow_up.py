@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core import Question
 from retrieval.follow_up import looks_like_follow_up
+from retrieval.vocabulary import Question
 
 FOLLOW_UPS = ["and at Series B?", "what about seed stage?", "and how much do they earn?", "is it worth it?",
               "What about for data PMs?", "salary?", "Series B?", "does that hold for startups?",

@@ -198,7 +198,9 @@ async def test_the_chat_service_answers_every_question_across_a_swap(corpus_dir,
     """The bots' path: ChatService -> Advisor -> Engine, with the rebuild running beside the questions."""
     import asyncio
 
-    from bot.core import Advisor, Question
+    from bot.core import Advisor
+
+    from retrieval.vocabulary import Question
     from bot.guards import Limits
     from bot.service import ChatService
     from retrieval.vocabulary import ReplyStatus

@@ -11,9 +11,10 @@ import pytest
 
 import bot.core
 from bot.cli import entry as cli
-from bot.core import Advisor, Question
-from bot.llm import AnswerWriter, chat_endpoint, check_reply, split_sentences, to_messages, WriterError
+from bot.core import Advisor
+from bot.llm import AnswerWriter, WriterError, chat_endpoint, check_reply, split_sentences, to_messages
 from bot.settings import Settings, SettingsError
+from retrieval.vocabulary import Question
 from tests.fake_llm_server import FakeLLMServer
 from tests.fakes import HashingEmbedder
 

@@ -10,9 +10,9 @@ import pytest
 
 from bot import logs
 from bot.cli.entry import main
-from bot.core import Question
 from bot.service import ChatService
 from bot.store import Store
+from retrieval.vocabulary import Question
 
 USER = "U0RAWUSERID42"  # fake platform user id: must never reach a log line
 SLACK_TOKEN = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"  # fake, token-shaped

@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from bot.core import Question
 from bot.evaluation import run_eval
+from retrieval.vocabulary import Question
 from tests.conftest import ROOT, SHARED_EVAL
 from tests.test_engine import assert_well_formed
 

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import Question
 from bot.report.build import ReportError, build_report, parse_limit, parse_since
 from bot.report.html_page import to_html
 from bot.report.text import to_text
 from bot.settings import SettingsError
 from bot.store import Store, StoreReader
-from retrieval.vocabulary import Answer, AnswerSentence, Citation
+from retrieval.vocabulary import Answer, AnswerSentence, Citation, Question
 from tests.commands import assert_one_line_error, run
 
 NOW = datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)

@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from bot.core import Question
 from bot.guards import Limits
 from bot.messages import BUSY as BUSY_MESSAGE, ERROR as ERROR_MESSAGE
 from bot.service import ChatService
 from bot.store import Store
+from retrieval.vocabulary import Question
 
 
 class Spy:

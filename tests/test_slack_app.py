@@ -20,16 +20,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.core import Question
 from bot.guards import Limits
 from bot.logs import ANSWERS
 from bot.service import ChatService
 from bot.settings import Settings, SettingsError
 from bot.slack.app import create_app
 from bot.slack.inbound import clean_text
-from bot.slack.settings import SlackTokens, tokens_from_env
 from bot.slack.render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE
+from bot.slack.settings import SlackTokens, tokens_from_env
 from bot.store import Store
+from retrieval.vocabulary import Question
 from tests.mock_slack_api import BOT_TOKEN, BOT_USER_ID, SECRET, MockSlackAPI, SlackSender, serve
 from tests.waiting import stop, wait_until_healthy
 

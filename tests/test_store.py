@@ -9,9 +9,8 @@ import threading
 
 import pytest
 
-from bot.core import Question
 from bot.store import Store, StoreError
-from retrieval.vocabulary import Answer, AnswerSentence, Citation
+from retrieval.vocabulary import Answer, AnswerSentence, Citation, Question
 
 ANSWER = Answer(
     question="does a Series A startup hire ML PMs?",
@@ -122,7 +121,7 @@ def test_which_model_wrote_an_answer_is_kept_and_old_stores_gain_the_column(tmp_
     import sqlite3
     from dataclasses import replace
 
-    from bot.core import Question
+    from retrieval.vocabulary import Question
     from bot.store import Store
     from retrieval.vocabulary import Answer, AnswerSentence, Citation
 

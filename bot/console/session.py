@@ -1,4 +1,4 @@
-"""The terminal conversation (`advisor chat`): a REPL on the chat service that doubles as the end-to-end test harness."""
+"""The terminal conversation (`advisor chat`): a REPL on the chat service, and the end-to-end test harness."""
 
 from __future__ import annotations
 

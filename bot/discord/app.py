@@ -9,17 +9,15 @@ import discord
 from discord import app_commands
 
 from bot import messages
-from bot.discord.inbound import find_value, place, strip_mentions
+from bot.discord.inbound import PLATFORM, find_value, place, strip_mentions, to_question
 from bot.discord.render import AnswerButton, to_content, to_embed, to_help_embed, to_view
 from bot.dispatch import dispatch
 from bot.guards import BoundedDict
 from bot.messages import is_help
 from bot.service import ChatService, Reply
-from retrieval.vocabulary import Question
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "discord"
 NO_PINGS = discord.AllowedMentions.none()
 REASON_ID = re.compile(r"advisor:why:(?P<answer_id>[A-Za-z0-9_.\-]{1,80})")
 REASON_INPUT = "reason"
@@ -121,8 +119,7 @@ class DiscordAdapter:
             await interaction.response.defer(thinking=True, ephemeral=private)
             # outside a thread, each user's /ask questions in a channel are one conversation (as in Slack)
             channel, thread = place(interaction.channel, self.service.private_thread(str(interaction.user.id)))
-            question = Question(text, str(interaction.user.id), PLATFORM, channel, thread,
-                                self._alias_context(channel, thread))
+            question = to_question(text, interaction.user.id, (channel, thread), self._alias_context(channel, thread))
 
             async def notice(text: str) -> None:
                 await self._notice(interaction, text, deferred_public=not private)
@@ -147,8 +144,8 @@ class DiscordAdapter:
                 return
             await interaction.response.defer(thinking=True, ephemeral=True)
             channel, thread = place(message.channel, str(message.id))
-            question = Question(message.content, str(interaction.user.id), PLATFORM, channel, thread,
-                                self._alias_context(channel, thread))
+            question = to_question(message.content, interaction.user.id, (channel, thread),
+                                   self._alias_context(channel, thread))
 
             async def notice(text: str) -> None:
                 await self._notice(interaction, text, deferred_public=False)
@@ -205,8 +202,7 @@ class DiscordAdapter:
                 await self._reply(message, embed=to_help_embed(self.service.help_text()))
                 return
             channel, thread = place(await self._resolve(message), str(message.id))
-            question = Question(text, str(message.author.id), PLATFORM, channel, thread,
-                                self._alias_context(channel, thread))
+            question = to_question(text, message.author.id, (channel, thread), self._alias_context(channel, thread))
             await self._typing(message.channel)
 
             async def notice(text: str) -> None:

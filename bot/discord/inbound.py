@@ -6,6 +6,10 @@ import re
 
 import discord
 
+from retrieval.vocabulary import Question
+
+PLATFORM = "discord"
+
 
 def strip_mentions(text: str, user_id: int, role_id: int | None = None) -> str:
     """The question without the bot's own @mention (user or managed-role form)."""
@@ -34,3 +38,9 @@ def find_value(components: list, custom_id: str) -> str:
         if found:
             return found
     return ""
+
+
+def to_question(text: str, user_id: int | str, where: tuple[str, str], context: tuple[str, ...] = ()) -> Question:
+    """What user `user_id` asked, in the conversation `where` ((channel, thread), from `place`)."""
+    channel, thread = where
+    return Question(text, str(user_id), PLATFORM, channel, thread, context)
