@@ -26,6 +26,11 @@ def fit(rows: list[dict[str, float]], labels: list[int], max_false_abstain: floa
     The threshold is the highest one that abstains on at most `max_false_abstain` of the answerable
     questions, then lowered half-way to the next answerable score, so that unseen questions near
     the boundary are answered rather than refused.
+
+    Training settings, set by hand: 3% false abstentions allowed (refusing an answerable question costs a
+    user more than a weak answer with its citations to check); `l2` 0.01 keeps five weights finite on ~90
+    questions that may be separable; 4,000 full-batch steps of 0.5 on standardised features reach the weights
+    16,000 steps do (checked on a set of this size), in under 0.1 s.
     """
     import numpy as np
 

@@ -14,7 +14,11 @@ from retrieval.ranking import centre
 from retrieval.search import Hit, SearchResult
 from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
+# A quote under the answer: about three lines of a Slack or Discord message, enough to read the passage's
+# point around the sentence used, short enough that three quotes stay under the 1,000 characters shown.
 MAX_QUOTE_CHARS = 260
+# A sentence of the short answer (a line, a list intro with its items): longer ones are cut to their closest
+# sentence, since a chat's first line is read and a paragraph is skipped. Set by hand with the quote length.
 MAX_ANSWER_SENTENCE_CHARS = 280
 # A further passage of the same document is worth a sentence only when it scores this close to the best (in
 # the ranker's units, cosine-like) and says something the lead does not. Set by hand, not fitted.
@@ -67,7 +71,7 @@ class Style:
     further_quote_chars: int = 160
 
 
-MAX_SUGGESTIONS = 2
+MAX_SUGGESTIONS = 2  # headings offered when declining: the closest two, as questions to ask instead
 
 
 def not_covered(question: str, titles: list[str], hits: tuple = (), nearby: bool = False) -> Answer:

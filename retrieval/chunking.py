@@ -11,6 +11,8 @@ from retrieval.documents import Document
 # Bump when chunk boundaries or texts change: the index manifest records it, so old indexes rebuild.
 CHUNKER_VERSION = "7"
 
+# A passage is cut at sentence ends below this: about what all-MiniLM-L6-v2 reads in full (256 word pieces,
+# ~1,000 characters, of which the section heading takes a share), and a quote a chat can show.
 MAX_CHUNK_CHARS = 480
 # Runs of short lines in one section ("FAANG: ...", "Healthcare: ...", "BAD: ..." and the "This shows ..."
 # that judges it) are merged into one passage up to MERGED_SHORT_CHARS, each keeping its own line: alone,
