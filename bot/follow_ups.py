@@ -85,6 +85,8 @@ class FollowUps:
             self._threads.put((channel, thread), True)
 
     def answered_in(self, channel: str, thread: str) -> bool:
+        """Whether the bot answered in this thread ("" channel: in any channel, for platforms whose thread ids are
+        unique on their own)."""
         if not thread:
             return False
         if self._threads.touch((channel, thread)):
@@ -92,7 +94,7 @@ class FollowUps:
         if self.store is None:
             return False
         try:
-            found = self.store.answered_in(self.platform, channel, thread)
+            found = self.store.answered_in(self.platform, channel or None, thread)
         except Exception:
             logger.exception("Could not ask the store whether thread %s was answered", thread)
             return False

@@ -328,11 +328,13 @@ class Store:
                 "ORDER BY created DESC LIMIT ?", (platform, channel, thread, limit)).fetchall()
         return tuple(r["question"] for r in reversed(rows))
 
-    def answered_in(self, platform: str, channel: str, thread: str) -> bool:
-        """Whether any question of this thread was answered (covered by the documents or not)."""
+    def answered_in(self, platform: str, channel: str | None, thread: str) -> bool:
+        """Whether any question of this thread was answered (covered by the documents or not); channel None: a thread
+        of that id in any channel (Discord's thread ids are unique on their own)."""
+        sql = "SELECT 1 FROM answers WHERE platform = ? AND thread = ?" + (" AND channel = ?" if channel else "")
+        params = (platform, thread, channel) if channel else (platform, thread)
         with self._lock:
-            return self._db.execute("SELECT 1 FROM answers WHERE platform = ? AND channel = ? AND thread = ? LIMIT 1",
-                                    (platform, channel, thread)).fetchone() is not None
+            return self._db.execute(sql + " LIMIT 1", params).fetchone() is not None
 
     def channel_setting(self, platform: str, channel: str, name: str) -> str | None:
         """A switch set for one channel, or None when it was never set there."""

@@ -25,8 +25,10 @@ def run(settings, args) -> int:
     except discord.LoginFailure as exc:
         raise SettingsError(f"Discord rejected DISCORD_TOKEN ({exc}); reset the bot token and export it again.") \
             from None
-    except discord.PrivilegedIntentsRequired as exc:  # not expected: no privileged intent is asked for
-        raise SettingsError(f"Discord refused the gateway intents: {exc}") from None
+    except discord.PrivilegedIntentsRequired:  # message content, asked for by ADVISOR_DISCORD_THREAD_FOLLOW_UPS=1
+        raise SettingsError("Discord refused the Message Content intent that ADVISOR_DISCORD_THREAD_FOLLOW_UPS=1 "
+                            "needs: switch it on in the developer portal (Bot > Privileged Gateway Intents), or "
+                            "unset ADVISOR_DISCORD_THREAD_FOLLOW_UPS.") from None
     finally:
         if health is not None:
             health.stop()
