@@ -180,3 +180,13 @@ def test_a_bad_follow_up_switch_says_what_to_set(monkeypatch, fake_advisor):
     with pytest.raises(SettingsError, match="ADVISOR_DISCORD_THREAD_FOLLOW_UPS must be 1"):
         create_bot(ChatService(fake_advisor))
 
+
+
+def test_the_cli_reports_a_bad_follow_up_switch_before_loading_anything(monkeypatch, capsys):
+    from bot.cli.entry import main
+
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.NDU2.Nzg5")
+    monkeypatch.setenv("ADVISOR_DISCORD_THREAD_FOLLOW_UPS", "sometimes")
+    assert main(["serve", "discord"]) == 2
+    err = capsys.readouterr().err
+    assert "ADVISOR_DISCORD_THREAD_FOLLOW_UPS must be 1" in err and "Traceback" not in err

@@ -358,3 +358,15 @@ async def test_a_home_question_slack_refuses_to_post_is_recorded_as_not_delivere
             await asyncio.sleep(0.02)
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "channel_not_found" in error.getMessage() and not error.exc_info
+
+
+def test_the_cli_reports_a_bad_follow_up_switch_before_loading_anything(monkeypatch, capsys):
+    from bot.cli.entry import main
+    from tests.mock_slack_api import BOT_TOKEN, SECRET
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("ADVISOR_SLACK_THREAD_FOLLOW_UPS", "maybe")
+    assert main(["serve", "slack", "--http", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "ADVISOR_SLACK_THREAD_FOLLOW_UPS must be 1" in err and "Traceback" not in err and BOT_TOKEN not in err

@@ -6,6 +6,7 @@ import discord
 
 from bot.discord.app import create_bot
 from bot.discord.settings import settings_from_env, shard_from_env
+from bot.discord.threads import follow_ups_from_env
 from bot.service import ChatService
 from bot.settings import SettingsError
 
@@ -16,6 +17,7 @@ def run(settings, args) -> int:
 
     token, guild_id = settings_from_env()  # before the slow model load
     shard = shard_from_env()
+    follow_ups_from_env(None)  # a bad ADVISOR_DISCORD_THREAD_FOLLOW_UPS fails now, not after the model loads
     address_from_env()  # a bad ADVISOR_HEALTH_PORT fails now, not after the model loads
     service = ChatService.from_settings(settings)
     client = create_bot(service, guild_id, shard)

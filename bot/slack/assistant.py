@@ -60,9 +60,10 @@ def create_assistant(adapter, questions: SectionQuestions) -> AsyncAssistant:
     assistant = AsyncAssistant(thread_context_store=store, logger=logging.getLogger("slack_bolt"))
 
     @assistant.thread_started
-    async def thread_started(say, set_suggested_prompts, event):
+    async def thread_started(say, set_suggested_prompts, save_thread_context, event):
         """The panel opened: a short greeting and prompts from the corpus's section questions."""
         try:
+            await save_thread_context(event["assistant_thread"].get("context") or {})  # the channel beside it
             await say(GREETING)
             prompts = to_prompts(await asyncio.to_thread(questions.first, MAX_PROMPTS))
             await set_suggested_prompts(prompts=prompts, title=PROMPTS_TITLE)
