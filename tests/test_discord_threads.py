@@ -83,11 +83,11 @@ async def test_a_message_in_a_thread_advisor_answered_in_is_a_follow_up(bot, api
 
 
 NOT_FOR_THE_BOT = {
-    "a message that mentions someone else": dict(content=f"<@{RAVI}> what do you think?", mentions=[RAVI_USER]),
-    "a reply to another person": dict(
-        type=19, message_reference={"message_id": "1160000000000000005", "channel_id": THREAD, "guild_id": GUILD},
-        referenced_message={**in_thread("I think Series B hires more", "1160000000000000005"), "author": RAVI_USER}),
-    "a message to everyone": dict(content="@everyone standup moved", mention_everyone=True),
+    "a message that mentions someone else": {"content": f"<@{RAVI}> what do you think?", "mentions": [RAVI_USER]},
+    "a reply to another person": {
+        "type": 19, "message_reference": {"message_id": "1160000000000000005", "channel_id": THREAD, "guild_id": GUILD},
+        "referenced_message": {**in_thread("I think Series B hires more", "1160000000000000005"), "author": RAVI_USER}},
+    "a message to everyone": {"content": "@everyone standup moved", "mention_everyone": True},
 }
 
 

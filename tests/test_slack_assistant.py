@@ -93,7 +93,8 @@ async def test_a_question_in_the_panel_shows_a_status_then_the_answer_in_its_thr
     [post] = await slack.api.wait_async("chat.postMessage")
     [status] = slack.api.calls_to("assistant.threads.setStatus")
     [title] = slack.api.calls_to("assistant.threads.setTitle")
-    assert slack.api.position(status) < slack.api.position(post) and slack.api.position(title) < slack.api.position(post)
+    assert slack.api.position(status) < slack.api.position(post)
+    assert slack.api.position(title) < slack.api.position(post)
     assert (status.body["channel_id"], status.body["thread_ts"]) == (PANEL, PANEL_THREAD)
     assert status.body["status"] == "is searching the documents…"
     assert title.body["title"] == "Do startups actually hire ML PMs?"
@@ -192,12 +193,12 @@ async def test_a_reply_in_a_thread_advisor_answered_in_is_a_follow_up(slack):
 
 
 NOT_FOR_THE_BOT = {
-    "a reply to another person": dict(text="<@U0OTHER> I think that was at Series B"),
-    "a message that mentions someone else": dict(text="thanks, looping in <@U0OTHER|ravi> on this"),
-    "a message edit": dict(subtype="message_changed", hidden=True,
-                           message={"type": "message", "user": "U0LEAD", "text": "and at Series C?",
-                                    "ts": "1700000150.000150", "thread_ts": MENTION_TS}),
-    "another bot": dict(bot_id="B0OTHERBOT", text="Reminder: standup in 5 minutes"),
+    "a reply to another person": {"text": "<@U0OTHER> I think that was at Series B"},
+    "a message that mentions someone else": {"text": "thanks, looping in <@U0OTHER|ravi> on this"},
+    "a message edit": {"subtype": "message_changed", "hidden": True,
+                       "message": {"type": "message", "user": "U0LEAD", "text": "and at Series C?",
+                                   "ts": "1700000150.000150", "thread_ts": MENTION_TS}},
+    "another bot": {"bot_id": "B0OTHERBOT", "text": "Reminder: standup in 5 minutes"},
 }
 
 

@@ -31,6 +31,7 @@ from bot.slack.render import (
 )
 from bot.slack.settings import SlackTokens
 from bot.slack.threads import follow_ups_from_env, is_follow_up, switch_command, working
+from retrieval.vocabulary import Question
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Dict, Optional
 
 from slack_bolt.context.assistant.thread_context import AssistantThreadContext
 from slack_bolt.context.assistant.thread_context_store.async_store import AsyncAssistantThreadContextStore
@@ -40,10 +39,10 @@ class MemoryThreadContextStore(AsyncAssistantThreadContextStore):
     def __init__(self, size: int = 5000):
         self._contexts: BoundedDict = BoundedDict(size)
 
-    async def save(self, *, channel_id: str, thread_ts: str, context: Dict[str, str]) -> None:
+    async def save(self, *, channel_id: str, thread_ts: str, context: dict[str, str]) -> None:
         self._contexts.put((channel_id, thread_ts), dict(context or {}))
 
-    async def find(self, *, channel_id: str, thread_ts: str) -> Optional[AssistantThreadContext]:
+    async def find(self, *, channel_id: str, thread_ts: str) -> AssistantThreadContext | None:
         context = self._contexts.touch((channel_id, thread_ts))
         return AssistantThreadContext(context) if context else None
 

@@ -27,16 +27,16 @@ MAX_DOCUMENTS_SHOWN = 60
 ABOUT = ("I answer questions about product-management careers (AI, ML and data PM roles, hiring, levels) from "
          "the documents below, and quote the passages I rely on: `[1]`, `[2]` point to the cited passages under "
          "each answer. If the documents don't cover a question I say so rather than guess.")
-HOW_TO_ASK = "\n".join([
-    "*How to ask*",
+HOW_TO_ASK = (
+    "*How to ask*\n"
     "• *Mention me* in a channel: `@advisor does a Series A startup hire ML PMs?` I answer in the thread "
-    "(👀 while I work), and replies in that thread are follow-ups, no new mention needed.",
-    "• *Message me* here in the Messages tab.",
-    "• `/ask <question>` anywhere: only you see the answer, with *Share in channel*.",
-    "• The *Ask advisor* shortcut in any message's ⋮ menu answers that message in its thread.",
-    "• The *assistant panel* (advisor in the top bar's AI apps): ask beside any channel.",
-    "Leads can turn thread follow-ups off in a channel with `/ask follow-ups off`.",
-])
+    "(👀 while I work), and replies in that thread are follow-ups, no new mention needed.\n"
+    "• *Message me* here in the Messages tab.\n"
+    "• `/ask <question>` anywhere: only you see the answer, with *Share in channel*.\n"
+    "• The *Ask advisor* shortcut in any message's ⋮ menu answers that message in its thread.\n"
+    "• The *assistant panel* (advisor in the top bar's AI apps): ask beside any channel.\n"
+    "Leads can turn thread follow-ups off in a channel with `/ask follow-ups off`."
+)
 
 
 def _section(text: str) -> dict:
