@@ -115,9 +115,18 @@ async def test_a_question_in_the_panel_shows_a_status_then_the_answer_in_its_thr
     assert json.loads(row["context"]) == ["Do startups actually hire ML PMs?"]
 
 
+async def test_a_panel_thread_started_here_is_answered_without_reading_its_history(slack):
+    await slack.sender.event(fixture("event_assistant_thread_started.json"))
+    await slack.api.wait_async("assistant.threads.setSuggestedPrompts")
+    await slack.sender.event(fixture("event_assistant_message.json"))
+    posts = await slack.api.wait_async("chat.postMessage", 2)  # the greeting, then the answer
+    assert "[1]" in all_text(posts[1]) and posts[1].body["thread_ts"] == PANEL_THREAD
+    assert not slack.api.calls_to("conversations.replies"), "conversations.replies is tightly rate-limited"
+
+
 async def test_a_panel_that_refuses_the_status_still_gets_the_answer(slack, caplog):
     slack.api.responses["assistant.threads.setStatus"] = {"ok": False, "error": "missing_scope"}
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="bot.slack.assistant"):
         await slack.sender.event(fixture("event_assistant_message.json"))
         [post] = await slack.api.wait_async("chat.postMessage")
     assert "[1]" in all_text(post) and "missing_scope" in caplog.text and "Traceback" not in caplog.text

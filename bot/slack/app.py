@@ -109,12 +109,12 @@ class SlackAdapter:
         thread = event.get("thread_ts") or ""
         await self._answer_in(client, to_question(event, thread), thread or None, event["ts"])
 
-    async def _answer_in(self, client, question: Question, thread_ts, ts: str) -> None:
+    async def _answer_in(self, client, question: Question, thread_ts, ts: str, read_thread: bool = True) -> None:
         try:
             if is_help(question.text):
                 await self._post(client, question.channel, thread_ts, text=escape(self.service.help_text()))
                 return
-            if thread_ts and thread_ts != ts:
+            if thread_ts and thread_ts != ts and read_thread:
                 question = await self._with_thread_context(client, question, thread_ts, ts)
             # posting is part of answering: the service's record of the question says whether it got there
             reply = await self.service.ask(question, deliver=self._poster(client, question.channel, thread_ts))
@@ -135,7 +135,9 @@ class SlackAdapter:
                 not self.service.context_for(PLATFORM, question.channel, thread):
             await quietly(set_title, thread_title(question.text), what="title")  # the first question names it
         await quietly(set_status, STATUS, what="status")  # cleared by Slack when the answer is posted
-        await self._answer_in(client, question, thread, payload["ts"])
+        # a thread started here has no question this process missed: no need to read its history
+        read_thread = not self.assistant.thread_context_store.started_here(question.channel, thread)
+        await self._answer_in(client, question, thread, payload["ts"], read_thread=read_thread)
 
     async def _with_thread_context(self, client, question: Question, thread_ts: str, ts: str) -> Question:
         """A follow-up in a thread the service does not remember (e.g. after a restart): read the thread."""

@@ -46,6 +46,10 @@ class MemoryThreadContextStore(AsyncAssistantThreadContextStore):
         context = self._contexts.touch((channel_id, thread_ts))
         return AssistantThreadContext(context) if context else None
 
+    def started_here(self, channel_id: str, thread_ts: str) -> bool:
+        """Whether this process saw the thread start (so it has seen every question in it)."""
+        return (channel_id, thread_ts) in self._contexts
+
 
 def to_prompts(questions) -> list[dict]:
     """Suggested prompts ({title, message}) for assistant.threads.setSuggestedPrompts: at most four."""
