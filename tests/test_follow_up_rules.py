@@ -42,7 +42,7 @@ def test_the_environment_switch(monkeypatch):
 
 
 def test_threads_answered_and_channel_switches_outlast_a_restart(tmp_path, fake_advisor):
-    from bot.core import Question
+    from retrieval.vocabulary import Question
 
     store = Store(tmp_path / "advisor.sqlite3", salt="test")
     answer = fake_advisor.answer(Question("does a Series A startup hire ML PMs?"))
