@@ -60,6 +60,15 @@ CREATE TABLE IF NOT EXISTS feedback (
     platform TEXT NOT NULL,
     PRIMARY KEY (answer_id, user_hash)
 );
+CREATE TABLE IF NOT EXISTS channel_settings (  -- switches set per channel, e.g. /ask follow-ups off
+    platform TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (platform, channel, name)
+);
+CREATE INDEX IF NOT EXISTS answers_thread ON answers(platform, channel, thread);
 """
 
 
@@ -318,6 +327,27 @@ class Store:
                 "SELECT question FROM answers WHERE platform = ? AND channel = ? AND thread = ? AND abstained = 0 "
                 "ORDER BY created DESC LIMIT ?", (platform, channel, thread, limit)).fetchall()
         return tuple(r["question"] for r in reversed(rows))
+
+    def answered_in(self, platform: str, channel: str | None, thread: str) -> bool:
+        """Whether any question of this thread was answered (covered by the documents or not); channel None: a thread
+        of that id in any channel (Discord's thread ids are unique on their own)."""
+        sql = "SELECT 1 FROM answers WHERE platform = ? AND thread = ?" + (" AND channel = ?" if channel else "")
+        params = (platform, thread, channel) if channel else (platform, thread)
+        with self._lock:
+            return self._db.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+    def channel_setting(self, platform: str, channel: str, name: str) -> str | None:
+        """A switch set for one channel, or None when it was never set there."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM channel_settings WHERE platform = ? AND channel = ? "
+                                   "AND name = ?", (platform, channel, name)).fetchone()
+        return row["value"] if row is not None else None
+
+    def set_channel_setting(self, platform: str, channel: str, name: str, value: str) -> None:
+        with self._writing():
+            self._db.execute("INSERT INTO channel_settings VALUES (?,?,?,?,?) ON CONFLICT(platform, channel, name) "
+                             "DO UPDATE SET value=excluded.value, updated=excluded.updated",
+                             (platform, channel, name, value, time.time()))
 
     def count(self, table: str = "answers") -> int:
         if table not in ("answers", "feedback"):

@@ -161,11 +161,30 @@ class MockSlackAPI:
             return 200, {"ok": True, "message_ts": ts}
         if method == "conversations.replies":
             return 200, {"ok": True, "messages": [], "has_more": False}
+        if method == "views.publish":  # the Home tab: Slack refuses more than 100 blocks
+            view = body.get("view") or {}
+            if view.get("type") != "home" or len(view.get("blocks") or []) > 100:
+                return 200, {"ok": False, "error": "invalid_arguments"}
         if method.startswith("views."):
             return 200, {"ok": True, "view": {"id": "V0MOCK", **(body.get("view") or {})}}
+        if method.startswith("assistant.threads."):
+            if not (body.get("channel_id") and body.get("thread_ts")):
+                return 200, {"ok": False, "error": "invalid_arguments"}
+            if method == "assistant.threads.setSuggestedPrompts" and not 0 < len(body.get("prompts") or []) <= 4:
+                return 200, {"ok": False, "error": "invalid_arguments"}
+            return 200, {"ok": True}
+        if method in ("reactions.add", "reactions.remove"):
+            if not (body.get("channel") and body.get("timestamp") and body.get("name")):
+                return 200, {"ok": False, "error": "invalid_arguments"}
+            return 200, {"ok": True}
         return 200, {"ok": True}
 
     # -- what happened ---------------------------------------------------------------------------
+
+    def position(self, call: Call) -> int:
+        """Where a call came in the order of all calls (to check that one came before another)."""
+        with self._lock:
+            return next(i for i, c in enumerate(self.calls) if c is call)
 
     def calls_to(self, path: str) -> list[Call]:
         """Calls to an API method ("chat.postMessage") or to a path ("/response/r1")."""
@@ -226,8 +245,8 @@ class SlackSender:
 class Slack:
     """An in-process app on 127.0.0.1, the mock Web API it talks to, and a signed sender."""
 
-    def __init__(self, api: MockSlackAPI, service, sender: SlackSender, url: str):
-        self.api, self.service, self.sender, self.url = api, service, sender, url
+    def __init__(self, api: MockSlackAPI, service, sender: SlackSender, url: str, app=None):
+        self.api, self.service, self.sender, self.url, self.app = api, service, sender, url, app
 
 
 @contextlib.asynccontextmanager
@@ -242,7 +261,7 @@ async def serve(api: MockSlackAPI, service):
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             url = f"http://127.0.0.1:{port}"
-            yield Slack(api, service, SlackSender(session, f"{url}/slack/events", SECRET), url)
+            yield Slack(api, service, SlackSender(session, f"{url}/slack/events", SECRET), url, app)
     finally:
         await runner.cleanup()
         # let bolt's background listeners finish, so nothing outlives the test

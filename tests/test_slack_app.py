@@ -699,13 +699,22 @@ def test_manifest_declares_exactly_what_the_app_handles():
 
     manifest = yaml.safe_load((ROOT / "deploy" / "slack" / "manifest.yaml").read_text())
     settings, features = manifest["settings"], manifest["features"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "message.im",
+        "assistant_thread_started", "assistant_thread_context_changed",  # the assistant panel
+        "message.channels", "message.groups",  # follow-ups in a thread without a new mention
+        "app_home_opened",  # the Home tab
+    }
     assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
     assert [c["command"] for c in features["slash_commands"]] == ["/ask"]
     assert [(s["type"], s["callback_id"]) for s in features["shortcuts"]] == [("message", "ask_advisor")]
+    assert features["app_home"]["home_tab_enabled"] is True and features["app_home"]["messages_tab_enabled"] is True
+    assert set(features["assistant_view"]) == {"assistant_description"}  # prompts are set per thread, from the corpus
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read", "chat:write", "commands", "im:history",
-        "channels:history", "groups:history", "mpim:history",  # conversations.replies for thread context
+        "channels:history", "groups:history", "mpim:history",  # conversations.replies; message.channels/.groups
+        "assistant:write",  # assistant.threads.setStatus / setSuggestedPrompts / setTitle
+        "reactions:write",  # the working signal
     }
     assert "user" not in manifest["oauth_config"]["scopes"]
 

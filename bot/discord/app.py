@@ -1,7 +1,9 @@
-"""The Discord handlers on a discord.py Client: slash commands, the message menu, mentions, buttons, the form."""
+"""The Discord handlers on a discord.py Client: slash commands, the message menu, mentions, thread follow-ups, buttons,
+the form."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -9,8 +11,10 @@ import discord
 from discord import app_commands
 
 from bot import messages
+from bot.assistant_prompts import SectionQuestions
 from bot.discord.inbound import PLATFORM, find_value, place, strip_mentions, to_question
 from bot.discord.render import AnswerButton, to_content, to_embed, to_help_embed, to_view
+from bot.discord.threads import follow_ups_from_env, mentioned_elsewhere, to_choices
 from bot.dispatch import dispatch
 from bot.guards import BoundedDict
 from bot.messages import is_help
@@ -27,13 +31,15 @@ PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_me
 SCOPES = ("bot", "applications.commands")
 
 
-def intents() -> discord.Intents:
-    """Guilds (channel and thread types), guild and DM messages; no privileged intent.
+def intents(message_content: bool = False) -> discord.Intents:
+    """Guilds (channel and thread types), guild and DM messages; the privileged message content only when asked
+    (for follow-ups in a thread without a mention).
 
     Without message content, Discord still sends the text of messages that mention the bot and of DMs.
     """
     wanted = discord.Intents.none()
     wanted.guilds = wanted.guild_messages = wanted.dm_messages = True
+    wanted.message_content = message_content
     return wanted
 
 
@@ -62,7 +68,9 @@ class DiscordAdapter:
         self.service = service
         self.guild = discord.Object(id=guild_id) if guild_id else None
         sharding = {"shard_id": shard[0], "shard_count": shard[1]} if shard else {}  # (id, count): one per process
-        self.client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS, **sharding)
+        self.questions = SectionQuestions(service.advisor)  # /ask suggestions, from the corpus's section questions
+        self.follow_ups = follow_ups_from_env(service.store)  # threads are keyed by their id alone ("" channel)
+        self.client = discord.Client(intents=intents(self.follow_ups.enabled), allowed_mentions=NO_PINGS, **sharding)
         self.tree = app_commands.CommandTree(self.client)
         self.answered_in: BoundedDict = BoundedDict(5000)  # our answer message id -> its (channel, thread)
         self._register()
@@ -74,6 +82,10 @@ class DiscordAdapter:
         @app_commands.describe(question="Your question", private="Only you see the answer (you can share it)")
         async def ask(interaction: discord.Interaction, question: str, private: bool = False) -> None:
             await adapter.on_ask(interaction, question, private)
+
+        @ask.autocomplete("question")
+        async def suggest(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            return await adapter.on_suggest(current)
 
         @self.tree.command(name="advisor-help", description="What advisor can answer and which documents it knows.")
         async def advisor_help(interaction: discord.Interaction) -> None:
@@ -170,6 +182,14 @@ class DiscordAdapter:
             logger.exception("Ask advisor failed on message %s", message.id)
             await self._fail(interaction, deferred_public=False)
 
+    async def on_suggest(self, typed: str) -> list[app_commands.Choice[str]]:
+        """/ask's autocomplete: the corpus's section questions that match what has been typed so far."""
+        try:
+            return to_choices(await asyncio.to_thread(self.questions.matching, typed))
+        except Exception:  # no suggestions is better than an error on every keystroke
+            logger.exception("Could not suggest questions")
+            return []
+
     async def on_help(self, interaction: discord.Interaction) -> None:
         """/advisor-help: what the bot answers, its documents, citing and sharing (only for the asker)."""
         try:
@@ -187,21 +207,25 @@ class DiscordAdapter:
     # -- mentions and DMs ---------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
-        """@advisor <question> in a channel or thread, or any DM: the answer as a reply."""
+        """@advisor <question> in a channel or thread, or any DM: the answer as a reply. In a thread advisor answered
+        in, a person's message for nobody else is a follow-up (with ADVISOR_DISCORD_THREAD_FOLLOW_UPS=1)."""
         me = self.client.user
         if me is None or message.author.bot or message.webhook_id or message.author.id == me.id:
             return
         in_dm = isinstance(message.channel, discord.DMChannel)
         role = message.guild.self_role if message.guild else None
+        where = None
         if not in_dm and not (any(u.id == me.id for u in message.mentions)
                               or (role is not None and role.id in message.raw_role_mentions)):
-            return
+            where = await self._follow_up_thread(message, me.id, role.id if role else None)
+            if where is None:
+                return
         text = strip_mentions(message.content, me.id, role.id if role else None)
         try:
             if is_help(text):
                 await self._reply(message, embed=to_help_embed(self.service.help_text()))
                 return
-            channel, thread = place(await self._resolve(message), str(message.id))
+            channel, thread = place(where or await self._resolve(message), str(message.id))
             question = to_question(text, message.author.id, (channel, thread), self._alias_context(channel, thread))
             await self._typing(message.channel)
 
@@ -212,6 +236,7 @@ class DiscordAdapter:
                 sent = await self._reply(message, embed=to_embed(reply.answer),
                                          **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
                 self.answered_in.put(str(sent.id), (channel, thread))
+                self.follow_ups.note("", thread)  # a thread opened on the asking message has its id
 
             await dispatch(await self.service.ask(question), notice, send)  # a duplicate: the answer is there
         except Exception:
@@ -220,6 +245,22 @@ class DiscordAdapter:
                 await self._reply(message, content=messages.ERROR)
             except Exception:
                 logger.exception("Could not tell the user in channel %s that answering failed", message.channel.id)
+
+    async def _follow_up_thread(self, message: discord.Message, me_id: int, role_id: int | None):
+        """The thread of a message that is a follow-up without a mention, or None for any other message.
+
+        Cheap checks first (switch, text, the thread id answered in), so that other channels' messages cost no
+        request; the channel is fetched only for such a candidate, to know its parent.
+        """
+        thread = str(message.channel.id)
+        if not (self.follow_ups.enabled and message.content.strip()) or mentioned_elsewhere(message, me_id, role_id):
+            return None
+        if not (thread in self.answered_in or self.follow_ups.answered_in("", thread)):
+            return None
+        where = await self._resolve(message)
+        if not isinstance(where, discord.Thread) or not self.follow_ups.on_in(str(where.parent_id)):
+            return None
+        return where
 
     async def _resolve(self, message: discord.Message):
         """The message's channel with its type: an uncached guild channel is fetched (is it a thread?)."""

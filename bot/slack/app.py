@@ -1,4 +1,5 @@
-"""The Slack listeners on a slack-bolt AsyncApp: mentions, DMs, /ask, the shortcut, buttons and the feedback form."""
+"""The Slack listeners on a slack-bolt AsyncApp: mentions, DMs, thread follow-ups, /ask, the shortcut, buttons and the
+feedback form; the assistant panel and the Home tab register theirs from their own modules."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.assistant_prompts import SectionQuestions
 from bot.dispatch import dispatch
 from bot.guards import BoundedDict, DuplicateFilter
 from bot.messages import is_help
-from bot.service import ChatService, DeliveryError, Reply
+from bot.service import ChatService, DeliveryError, Reply, ReplyStatus
+from bot.slack.assistant import STATUS, create_assistant, quietly, thread_title
 from bot.slack.client import slack_error, web_client
+from bot.slack.home import Home
 from bot.slack.inbound import (
     PLATFORM, clean_text, command_to_question, is_question, shortcut_to_question, to_question,
 )
@@ -26,6 +30,8 @@ from bot.slack.render import (
     feedback_view, parse_share_value, to_blocks,
 )
 from bot.slack.settings import SlackTokens
+from bot.slack.threads import follow_ups_from_env, is_follow_up, switch_command, working
+from retrieval.vocabulary import Question
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +41,20 @@ INVITE_HINT = "I can't post in this channel; invite me with `/invite @advisor` a
 
 
 class SlackAdapter:
-    """Registers the advisor's listeners on a bolt AsyncApp: mentions, DMs, /ask, the shortcut, buttons."""
+    """Registers the advisor's listeners on a bolt AsyncApp: mentions, DMs, thread follow-ups, /ask, the shortcut,
+    buttons, the assistant panel and the Home tab."""
 
     def __init__(self, service: ChatService, app: AsyncApp):
         self.service = service
         self.app = app
         self.events = DuplicateFilter(window=3600.0, keys=20000)  # Slack retries for ~5 minutes
         self.shared: BoundedDict = BoundedDict(5000)
+        self.questions = SectionQuestions(service.advisor)  # suggested prompts, from the corpus's section questions
+        self.follow_ups = follow_ups_from_env(service.store)
         app.middleware(self.skip_retries)
+        self.assistant = create_assistant(self, self.questions)
+        app.assistant(self.assistant)  # after skip_retries, so that retries are dropped first
+        Home(self, self.questions).register(app)
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
         app.command("/ask")(self.on_ask)
@@ -77,28 +89,55 @@ class SlackAdapter:
         """@advisor in a channel: answer in the thread of the asking message."""
         if not is_question(event, context.bot_user_id):
             return
+        await self._answer_in_channel_thread(event, client)
+
+    async def _answer_in_channel_thread(self, event: dict, client) -> None:
+        """Answer in the thread of a channel message, with 👀 on it while the answer is made."""
         thread = event.get("thread_ts") or event["ts"]
-        await self._answer_in(client, to_question(event, thread), thread, event["ts"])
+        async with working(client, event["channel"], event["ts"]):
+            await self._answer_in(client, to_question(event, thread), thread, event["ts"])
 
     async def on_message(self, event, client, context):
-        """A direct message: answer in the DM (in its thread, if the user wrote in one)."""
-        if event.get("channel_type") != "im" or not is_question(event, context.bot_user_id):
+        """A direct message: answer in the DM (in its thread, if the user wrote in one). In a channel thread advisor
+        answered in, a person's reply is a follow-up (unless it is for someone else)."""
+        if not is_question(event, context.bot_user_id):
+            return
+        if event.get("channel_type") != "im":
+            if is_follow_up(event, context.bot_user_id, self.follow_ups):
+                await self._answer_in_channel_thread(event, client)
             return
         thread = event.get("thread_ts") or ""
         await self._answer_in(client, to_question(event, thread), thread or None, event["ts"])
 
-    async def _answer_in(self, client, question: Question, thread_ts, ts: str) -> None:
+    async def _answer_in(self, client, question: Question, thread_ts, ts: str, read_thread: bool = True) -> None:
         try:
             if is_help(question.text):
                 await self._post(client, question.channel, thread_ts, text=escape(self.service.help_text()))
                 return
-            if thread_ts and thread_ts != ts:
+            if thread_ts and thread_ts != ts and read_thread:
                 question = await self._with_thread_context(client, question, thread_ts, ts)
             # posting is part of answering: the service's record of the question says whether it got there
-            await self.service.ask(question, deliver=self._poster(client, question.channel, thread_ts))
+            reply = await self.service.ask(question, deliver=self._poster(client, question.channel, thread_ts))
+            if reply.status != ReplyStatus.DUPLICATE:
+                self.follow_ups.note(question.channel, thread_ts or "")
         except Exception:
             logger.exception("Answering in %s failed", question.channel)
             await self._post_quietly(client, question.channel, thread_ts, messages.ERROR)
+
+    async def on_assistant_message(self, payload: dict, client, context, set_status, set_title) -> None:
+        """A question in the assistant panel: the thread's title and "is searching the documents…" at once, then
+        the answer in that thread, with the same blocks and buttons as everywhere."""
+        if not is_question(payload, context.bot_user_id):
+            return
+        thread = payload["thread_ts"]
+        question = to_question(payload, thread)
+        if question.text and not is_help(question.text) and \
+                not self.service.context_for(PLATFORM, question.channel, thread):
+            await quietly(set_title, thread_title(question.text), what="title")  # the first question names it
+        await quietly(set_status, STATUS, what="status")  # cleared by Slack when the answer is posted
+        # a thread started here has no question this process missed: no need to read its history
+        read_thread = not self.assistant.thread_context_store.started_here(question.channel, thread)
+        await self._answer_in(client, question, thread, payload["ts"], read_thread=read_thread)
 
     async def _with_thread_context(self, client, question: Question, thread_ts: str, ts: str) -> Question:
         """A follow-up in a thread the service does not remember (e.g. after a restart): read the thread."""
@@ -147,6 +186,10 @@ class SlackAdapter:
 
         await dispatch(reply, notice, send)
 
+    async def post(self, client, channel: str, thread_ts, text: str, blocks=None) -> None:
+        """chat.postMessage for the other Slack modules (the Home tab's answers): see `_post`."""
+        await self._post(client, channel, thread_ts, text=text, blocks=blocks)
+
     async def _post(self, client, channel: str, thread_ts, text: str, blocks=None) -> None:
         """chat.postMessage; if Slack refuses the blocks, the plain text still goes out."""
         kwargs = dict(channel=channel, text=text, unfurl_links=False, unfurl_media=False)
@@ -175,6 +218,10 @@ class SlackAdapter:
         try:
             if is_help(text):
                 await respond(text=escape(self.service.help_text()), response_type="ephemeral")
+                return
+            switched = switch_command(text, command.get("channel_id", ""), self.follow_ups)
+            if switched is not None:  # /ask follow-ups on|off: the channel's switch, not a question
+                await respond(text=switched, response_type="ephemeral")
                 return
             # each user's /ask questions in a channel are one private conversation, for follow-ups
             thread = self.service.private_thread(user)
@@ -278,6 +325,6 @@ def create_app(service: ChatService, tokens: SlackTokens, client: AsyncWebClient
     """The bolt AsyncApp with the advisor's listeners; answers run after the acknowledgement."""
     app = AsyncApp(name="advisor", client=client or web_client(tokens), signing_secret=tokens.signing_secret,
                    process_before_response=False, logger=logging.getLogger("slack_bolt"))
-    SlackAdapter(service, app)
+    app.advisor_adapter = SlackAdapter(service, app)  # for tests and debugging
     app.advisor_signing_secret = tokens.signing_secret  # for create_web_app, which checks signatures before bolt
     return app

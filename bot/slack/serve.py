@@ -22,6 +22,7 @@ from bot.slack.app import create_app
 from bot.slack.client import slack_error, web_client
 from bot.slack.settings import tokens_from_env
 from bot.slack.signature import SignedRequests
+from bot.slack.threads import follow_ups_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ def run(settings, args) -> int:
     """`advisor serve slack [--http --host H --port N]`: check the tokens, load the index, then serve."""
     http = bool(getattr(args, "http", False))
     tokens = tokens_from_env(http)  # before the slow model load
+    follow_ups_from_env(None)  # a bad ADVISOR_SLACK_THREAD_FOLLOW_UPS fails now, not after the model loads
     health_address = health.address_from_env()
     client = web_client(tokens)
     asyncio.run(check_auth(client))
