@@ -41,6 +41,7 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = LLM_TIMEOUT
+    query_threads: int = 1  # CPU threads per question's encoding (ADVISOR_TORCH_THREADS); the index build uses all
 
     @property
     def index_dir(self) -> Path:
@@ -61,8 +62,19 @@ class Settings:
             corpus_dir=Path(corpus or env.get("ADVISOR_CORPUS") or default_corpus_dir()).expanduser(),
             data_dir=Path(data_dir or env.get("ADVISOR_DATA_DIR") or Path.cwd() / ".advisor").expanduser(),
             model=model or env.get("ADVISOR_MODEL") or None,
+            query_threads=threads_from_env(),
             **llm_from_env(),
         )
+
+
+def threads_from_env() -> int:
+    """ADVISOR_TORCH_THREADS: CPU threads that encode one question (default 1, best when the cores are shared)."""
+    raw = os.environ.get("ADVISOR_TORCH_THREADS", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"ADVISOR_TORCH_THREADS must be a whole number of threads, 1 or more (it is '{raw}').")
+    return int(raw)
 
 
 def llm_from_env() -> dict:

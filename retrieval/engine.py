@@ -18,6 +18,7 @@ from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, c
                                  load_corpus, read_corpus)
 from retrieval.follow_up import looks_like_follow_up
 from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex, Manifest, reader_version
+from retrieval.query_encoder import FOLDER as QUERY_ENCODER_FOLDER
 from retrieval.search import HybridRetriever
 
 logger = logging.getLogger(__name__)
@@ -99,10 +100,19 @@ class Engine:
     """
 
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, abstainer: Abstainer | None = None,
-                 check_seconds: float | None = None, calibration: Calibration | None = None):
+                 check_seconds: float | None = None, calibration: Calibration | None = None, query_threads: int = 1):
+        """Args:
+            embedder: embeds the passages at index build (every core); an embedder with `for_queries` (the
+                sentence-transformers one) also exports its ONNX query encoder beside the index then, and
+                encodes questions with it.
+            query_threads: CPU threads per question's encoding (1 serves best when other work shares the cores).
+        """
         self.corpus_dir = Path(corpus_dir)
         self.store = IndexStore(index_dir)
         self.embedder = embedder
+        self.encoder_folder = self.store.folder / QUERY_ENCODER_FOLDER
+        for_queries = getattr(embedder, "for_queries", None)
+        self.query_embedder = for_queries(self.encoder_folder, query_threads) if for_queries else embedder
         calibration = calibration or Calibration.for_model(embedder.name)
         self.ranker = calibration.ranker
         self.style = calibration.style
@@ -149,6 +159,7 @@ class Engine:
             fast = self._load_if_unchanged()
             if fast is not None:
                 loaded, documents, warnings = fast
+                self._ensure_query_encoder()
                 self._install(loaded, documents)
                 return IndexStatus(len(loaded.chunks), 0, False, tuple(warnings))
         documents, chunks, warnings, stamp = self.read_corpus_stamped()
@@ -168,6 +179,7 @@ class Engine:
         if loaded is None:
             logger.info("Building the index for %d chunks in %s", len(chunks), self.store.folder)
             loaded, embedded = self.store.build(chunks, self.embedder, progress=progress, corpus=stamp)
+        self._ensure_query_encoder(verify=force)
         self._install(loaded, documents)
         return IndexStatus(len(chunks), embedded, rebuilt, tuple(warnings))
 
@@ -193,8 +205,41 @@ class Engine:
         except (TypeError, KeyError, ValueError):
             return False
 
+    def _ensure_query_encoder(self, verify: bool = False) -> None:
+        """Export the query encoder when the folder holds none for this model as it is now (part of the build:
+        the first start after a model change pays it once); with `verify` (`advisor index`), also when the
+        export there no longer loads."""
+        embedder = self.embedder
+        if not hasattr(embedder, "export_query_encoder"):
+            return
+        if embedder.query_encoder_current(self.encoder_folder) and not (verify and self._encoder_damaged()):
+            return
+        try:
+            with self.store.locked():  # one export at a time; a second process finds the first one's
+                if verify or not embedder.query_encoder_current(self.encoder_folder):
+                    logger.info("Exporting the query encoder of %s to ONNX in %s", embedder.name, self.encoder_folder)
+                    embedder.export_query_encoder(self.encoder_folder)
+        except OSError as exc:  # a read-only index folder: questions are encoded by sentence-transformers
+            logger.warning("Could not write the query encoder in %s (%s).", self.encoder_folder, exc)
+        reset = getattr(self.query_embedder, "reset", None)
+        if reset is not None:
+            reset()
+
+    def _encoder_damaged(self) -> bool:
+        from retrieval.query_encoder import EncoderUnavailable, OnnxQueryEncoder, read_record
+
+        record = read_record(self.encoder_folder)
+        if record is None or not record.get("exportable"):
+            return False  # nothing to load: "current" already says whether to export
+        try:
+            OnnxQueryEncoder(self.encoder_folder, threads=1)
+        except EncoderUnavailable as exc:
+            logger.info("The query encoder in %s is not usable (%s); exporting it again.", self.encoder_folder, exc)
+            return True
+        return False
+
     def _install(self, loaded: LoadedIndex, documents: list[Document]) -> None:
-        retriever = HybridRetriever(loaded, self.embedder, self.ranker)
+        retriever = HybridRetriever(loaded, self.query_embedder, self.ranker)
         with self._lock:  # a reader sees the old index or the new one, never half of each
             # the name last: whoever sees the new generation's name also gets its retriever
             self._retriever, self.documents, self.generation = retriever, documents, loaded.generation
