@@ -144,6 +144,7 @@ def latency(data: Path, full: Path, env: dict, rounds: int) -> list[dict]:
                ("sentence-transformers", full, 2)]
     out = []
     for loaded in (False, True):
+        load_avg = os.getloadavg()[0]
         hog = None
         if loaded:  # a second process keeping one core busy for as long as the measurements run
             hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -156,7 +157,8 @@ def latency(data: Path, full: Path, env: dict, rounds: int) -> list[dict]:
                 if proc.returncode != 0:
                     raise SystemExit(f"latency worker failed:\n{proc.stderr}")
                 fig = json.loads(proc.stdout.strip().splitlines()[-1])
-                fig.update(encoder=encoder, threads=threads, load="one core busy" if loaded else "quiet")
+                fig.update(encoder=encoder, threads=threads, load_avg=load_avg,
+                           load="+ one core kept busy" if loaded else "as found")
                 out.append(fig)
                 log(f"latency {fig['load']}, {encoder}, {threads} thread(s): answer p95 {fig['answer'][1]:.1f} ms")
         finally:
@@ -178,16 +180,19 @@ def report(start: list[dict], lat: list[dict], build: tuple[float, float] | None
                   f"{build[0]:.1f} cpu-s, {build[1]:.1f} s wall.", ""]
     ref = next(s for s in start if "import" in s["what"])
     lines += [f"### Start-up: a fresh process, index built ({repeat} runs each, median / min)", "",
-              "| process | CPU user+sys (s) | wall (s) | CPU vs `import sentence_transformers` |", "|---|---:|---:|---:|"]
+              "| process | CPU user+sys (s) | wall (s) | CPU vs `import sentence_transformers` |",
+              "|---|---:|---:|---:|"]
     for s in start:
         lines.append(f"| {s['what']} | {s['cpu_median']:.2f} / {s['cpu_min']:.2f} | {s['wall_median']:.2f} / "
                      f"{s['wall_min']:.2f} | {s['cpu_median'] / ref['cpu_median']:.0%} |")
     lines += ["", f"### Latency: {n_questions} questions x {rounds} round(s), model loaded, ms p50 / p95", "",
-              "| load | query encoder | threads | full answer | query encoding | CPU per answer (ms) | torch imported |",
-              "|---|---|---:|---:|---:|---:|---|"]
+              "\"as found\": with whatever else runs on the machine (its load average beside it); \"+ one core kept "
+              "busy\": a second process spinning on one core as well, for as long as the measurements run.", "",
+              "| load (load avg) | query encoder | threads | full answer | query encoding | CPU per answer (ms) | "
+              "torch imported |", "|---|---|---:|---:|---:|---:|---|"]
     for f in lat:
-        lines.append(f"| {f['load']} | {f['encoder']} | {f['threads']} | {f['answer'][0]:.1f} / {f['answer'][1]:.1f} | "
-                     f"{f['encode'][0]:.1f} / {f['encode'][1]:.1f} | {f['cpu_ms_per_answer']:.1f} | "
+        lines.append(f"| {f['load']} ({f['load_avg']:.1f}) | {f['encoder']} | {f['threads']} | "
+                     f"{f['answer'][0]:.1f} / {f['answer'][1]:.1f} | {f['encode'][0]:.1f} / {f['encode'][1]:.1f} | {f['cpu_ms_per_answer']:.1f} | "
                      f"{'yes' if f['torch'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
