@@ -17,7 +17,8 @@ from retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document
 from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, corpus_warnings, files_unchanged,
                                  load_corpus, read_corpus)
 from retrieval.follow_up import looks_like_follow_up
-from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex, Manifest, reader_version
+from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex
+from retrieval.manifest import Manifest
 from retrieval.query_encoder import FOLDER as QUERY_ENCODER_FOLDER
 from retrieval.search import HybridRetriever
 
@@ -72,9 +73,10 @@ def index_check_seconds() -> float:
 
 
 def to_stamp(read: CorpusRead, folder: Path) -> dict:
-    """What a manifest records of the corpus an index was read from: files, skipped files, documents, code."""
+    """What a manifest records of the corpus an index was read from: files, skipped files, documents, and the
+    version of the code that read and chunked them (CHUNKER_VERSION)."""
     return {
-        "reader": reader_version(), "stamped_ns": read.stamped_ns,
+        "chunker": CHUNKER_VERSION, "stamped_ns": read.stamped_ns,
         "files": [[f.path, f.size, f.mtime_ns, f.ctime_ns, f.digest] for f in read.files],
         "skipped": [list(s) for s in read.skipped],
         "documents": [[d.id, d.title, d.author, d.origin, Path(d.path).relative_to(folder).as_posix()]
@@ -196,8 +198,7 @@ class Engine:
 
     def _stamp_current(self, manifest: Manifest) -> bool:
         stamp = manifest.corpus
-        if not stamp or manifest.model != self.embedder.name or manifest.chunker_version != CHUNKER_VERSION \
-                or stamp.get("reader") != reader_version():
+        if not stamp or manifest.model != self.embedder.name or stamp.get("chunker") != CHUNKER_VERSION:
             return False
         try:
             files = [FileStamp(*f) for f in stamp["files"]]
