@@ -192,7 +192,8 @@ def report(start: list[dict], lat: list[dict], build: tuple[float, float] | None
               "torch imported |", "|---|---|---:|---:|---:|---:|---|"]
     for f in lat:
         lines.append(f"| {f['load']} ({f['load_avg']:.1f}) | {f['encoder']} | {f['threads']} | "
-                     f"{f['answer'][0]:.1f} / {f['answer'][1]:.1f} | {f['encode'][0]:.1f} / {f['encode'][1]:.1f} | {f['cpu_ms_per_answer']:.1f} | "
+                     f"{f['answer'][0]:.1f} / {f['answer'][1]:.1f} | {f['encode'][0]:.1f} / {f['encode'][1]:.1f} | "
+                     f"{f['cpu_ms_per_answer']:.1f} | "
                      f"{'yes' if f['torch'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
