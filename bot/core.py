@@ -57,7 +57,7 @@ class Advisor:
                         urlsplit(writer.endpoint).hostname)  # never userinfo or key
         calibration = Calibration.for_model(embedder.name, settings.data_dir)
         engine = Engine(settings.corpus_dir, settings.index_dir, embedder, calibration=calibration,
-                        query_threads=settings.query_threads)
+                        check_seconds=settings.index_check_seconds, query_threads=settings.query_threads)
         return cls(engine, writer)
 
     def prepare(self, force: bool = False, progress=None) -> IndexStatus:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -56,22 +55,6 @@ def check_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
     return text
 
 
-def index_check_seconds() -> float:
-    """ADVISOR_INDEX_CHECK_SECONDS: how often a running advisor looks for a newer index (default 5 s)."""
-    raw = os.environ.get("ADVISOR_INDEX_CHECK_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_INDEX_CHECK_SECONDS
-    try:
-        value = float(raw)
-        if value >= 0:
-            return value
-    except ValueError:
-        pass
-    logger.warning("ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds such as 5 (0 checks before every "
-                   "question); using %g.", DEFAULT_INDEX_CHECK_SECONDS)
-    return DEFAULT_INDEX_CHECK_SECONDS
-
-
 def to_stamp(read: CorpusRead, folder: Path) -> dict:
     """What a manifest records of the corpus an index was read from: files, skipped files, documents, and the
     version of the code that read and chunked them (CHUNKER_VERSION)."""
@@ -102,11 +85,13 @@ class Engine:
     """
 
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, abstainer: Abstainer | None = None,
-                 check_seconds: float | None = None, calibration: Calibration | None = None, query_threads: int = 1):
+                 check_seconds: float = DEFAULT_INDEX_CHECK_SECONDS, calibration: Calibration | None = None,
+                 query_threads: int = 1):
         """Args:
             embedder: embeds the passages at index build (every core); an embedder with `for_queries` (the
                 sentence-transformers one) also exports its ONNX query encoder beside the index then, and
                 encodes questions with it.
+            check_seconds: how often a running engine looks for a newer index on disk (0: before every question).
             query_threads: CPU threads per question's encoding (1 serves best when other work shares the cores).
         """
         self.corpus_dir = Path(corpus_dir)
@@ -120,7 +105,7 @@ class Engine:
         self.style = calibration.style
         self._uncalibrated = calibration.fallback  # said once, at the first answer
         self.abstainer = abstainer or calibration.abstainer
-        self.check_seconds = index_check_seconds() if check_seconds is None else check_seconds
+        self.check_seconds = check_seconds
         self._lock = threading.Lock()
         self._retriever: HybridRetriever | None = None
         self.documents: list[Document] = []  # metadata; their text only when the corpus was read at this start

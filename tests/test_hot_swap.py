@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.corpus_admin import add_file
-from retrieval.engine import Engine, index_check_seconds
+from bot.settings import index_check_seconds
+from retrieval.engine import Engine
 from retrieval.generations import READERS, Generations
 from retrieval.index_store import IndexStore
 from tests.fakes import HashingEmbedder
