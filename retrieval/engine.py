@@ -192,13 +192,13 @@ class Engine:
             return False
 
     def _ensure_query_encoder(self, verify: bool = False) -> None:
-        """Export the query encoder when the folder holds none for this model as it is now (part of the build:
-        the first start after a model change pays it once); with `verify` (`advisor index`), also when the
-        export there no longer loads."""
+        """Export the query encoder when the folder holds no outcome of exporting this model as it is now (part
+        of the build: the first start after a model change pays it once); with `verify` (`advisor index`),
+        also when the export there does not load, or none could be made last time."""
         embedder = self.embedder
         if not hasattr(embedder, "export_query_encoder"):
             return
-        if embedder.query_encoder_current(self.encoder_folder) and not (verify and self._encoder_damaged()):
+        if embedder.query_encoder_current(self.encoder_folder) and not (verify and self._encoder_unusable()):
             return
         try:
             with self.store.locked():  # one export at a time; a second process finds the first one's
@@ -211,12 +211,9 @@ class Engine:
         if reset is not None:
             reset()
 
-    def _encoder_damaged(self) -> bool:
-        from retrieval.query_encoder import EncoderUnavailable, OnnxQueryEncoder, read_record
+    def _encoder_unusable(self) -> bool:
+        from retrieval.query_encoder import EncoderUnavailable, OnnxQueryEncoder
 
-        record = read_record(self.encoder_folder)
-        if record is None or not record.get("exportable"):
-            return False  # nothing to load: "current" already says whether to export
         try:
             OnnxQueryEncoder(self.encoder_folder, threads=1)
         except EncoderUnavailable as exc:

@@ -75,7 +75,10 @@ def export(st_model, folder: Path, model: str, fingerprint: str) -> bool:
 
     Returns:
         True when the export is written and encodes the probes as sentence-transformers does; False (with
-        the reason recorded and logged once) when the model's pipeline cannot be exported.
+        the reason recorded, for the query embedder to say once) when the model's pipeline cannot be exported.
+
+    Raises:
+        OSError: the folder cannot be written (nothing is recorded then).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,11 @@ def export(st_model, folder: Path, model: str, fingerprint: str) -> bool:
         cosines = np.sum(encoder.embed(PROBES) * expected, axis=1)
         if float(cosines.min()) < MIN_PROBE_COSINE:
             raise EncoderUnavailable(f"its vectors differ from sentence-transformers' (cosine {cosines.min():.6f})")
-    except Exception as exc:  # noqa: BLE001 - any failure to export means: answer with sentence-transformers
+    except OSError:  # the folder, not the model: nothing is recorded, the next build tries again
+        for name in names.values():
+            (folder / name).unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # noqa: BLE001 - the model's pipeline cannot be exported: answer with sentence-transformers
         for name in names.values():
             (folder / name).unlink(missing_ok=True)
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}"

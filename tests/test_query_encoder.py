@@ -151,14 +151,18 @@ def test_advisor_index_replaces_a_damaged_export(real_advisor, real_embedder, tm
     assert engine.answer("does a Series A startup hire ML PMs?").citations and engine.query_embedder.fast
 
 
+def tiny_corpus(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "hiring.md").write_text("---\nid: hiring\ntitle: Hiring ML PMs\n---\n# Startups\nTrue ML PMs "
+                                      "emerge at Series B+, when model iteration needs dedicated ownership.\n")
+    return folder
+
+
 def test_a_model_that_cannot_be_exported_still_answers_and_says_so_once(real_embedder, tmp_path, caplog):
     """all-MiniLM-L6-v2 with max pooling: a pipeline the export does not reproduce."""
     from sentence_transformers import SentenceTransformer, models
 
-    corpus_dir = tmp_path / "corpus"
-    corpus_dir.mkdir()
-    (corpus_dir / "hiring.md").write_text("---\nid: hiring\ntitle: Hiring ML PMs\n---\n# Startups\nTrue ML PMs "
-                                          "emerge at Series B+, when model iteration needs dedicated ownership.\n")
+    corpus_dir = tiny_corpus(tmp_path / "corpus")
 
     st = real_embedder._ensure()
     folder = tmp_path / "max-pooled"
@@ -180,6 +184,26 @@ def test_a_model_that_cannot_be_exported_still_answers_and_says_so_once(real_emb
     with caplog.at_level(logging.INFO, logger="retrieval"):
         Engine(corpus_dir, tmp_path / "index", embedder).ensure_index()  # the next start tries no export
     assert not [r for r in caplog.records if "Exporting" in r.getMessage()]
+
+
+def test_an_export_that_could_not_be_written_is_tried_again_at_the_next_start(real_embedder, tmp_path, monkeypatch,
+                                                                             caplog):
+    corpus_dir, index = tiny_corpus(tmp_path / "corpus"), tmp_path / "index"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(query_encoder, "_export_onnx", disk_full)
+    engine = Engine(corpus_dir, index, real_embedder)
+    with caplog.at_level(logging.WARNING, logger="retrieval"):
+        engine.ensure_index()
+        assert engine.answer("does a Series A startup hire ML PMs?").citations
+    assert "Could not write the query encoder" in caplog.text and "No space left" in caplog.text
+    assert query_encoder.read_record(engine.encoder_folder) is None, "a full disk says nothing about the model"
+    monkeypatch.undo()
+    again = Engine(corpus_dir, index, real_embedder)
+    again.ensure_index()
+    assert again.answer("does a Series A startup hire ML PMs?").citations and again.query_embedder.fast
 
 
 def test_a_changed_model_folder_makes_the_export_stale(real_embedder, tmp_path):
