@@ -204,8 +204,9 @@ class QueryEmbedder:
                     self._encoder = query_encoder.OnnxQueryEncoder(self.folder, threads=self.threads)
                 except query_encoder.EncoderUnavailable as exc:
                     self._fallback = True
+                    again = "" if "could not be exported" in str(exc) else " `advisor index` exports it again."
                     logger.warning("Encoding questions with sentence-transformers (slower to start): the ONNX query "
-                                   "encoder is not usable (%s). `advisor index` exports it again.", exc)
+                                   "encoder is not usable (%s).%s", exc, again)
             return self._encoder
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
