@@ -314,7 +314,8 @@ def worker(args) -> dict:
     from naive import NaivePipeline, read_raw_documents
     from retrieval.embedding import SentenceTransformerEmbedder
     from retrieval.engine import Engine
-    from retrieval.index_store import IndexStore, embedding_texts
+    from retrieval.embedded_texts import embedding_texts
+    from retrieval.index_store import IndexStore
     from retrieval.lexical import LexicalIndex
 
     work = Path(args.workdir)

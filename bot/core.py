@@ -42,7 +42,9 @@ class Advisor:
             logger.info("answers are written by %s at %s from the retrieved passages", writer.model,
                         urlsplit(writer.endpoint).hostname)  # never userinfo or key
         calibration = Calibration.for_model(embedder.name, settings.data_dir)
-        return cls(Engine(settings.corpus_dir, settings.index_dir, embedder, calibration=calibration), writer)
+        engine = Engine(settings.corpus_dir, settings.index_dir, embedder, calibration=calibration,
+                        check_seconds=settings.index_check_seconds, query_threads=settings.query_threads)
+        return cls(engine, writer)
 
     def prepare(self, force: bool = False, progress=None) -> IndexStatus:
         """Load (or build) the index now rather than on the first question."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.errors import AdvisorError
 
+logger = logging.getLogger(__name__)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LLM_TIMEOUT = 5.0  # seconds a generated answer may take before the extractive one is shown
+INDEX_CHECK_SECONDS = 5.0  # a running bot looks for a newer index this often: a readlink, so cheap
 
 
 class SettingsError(AdvisorError):
@@ -43,6 +47,8 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = LLM_TIMEOUT
+    query_threads: int = 1  # CPU threads per question's encoding (ADVISOR_TORCH_THREADS); the index build uses all
+    index_check_seconds: float = INDEX_CHECK_SECONDS  # ADVISOR_INDEX_CHECK_SECONDS
 
     @property
     def index_dir(self) -> Path:
@@ -63,8 +69,36 @@ class Settings:
             corpus_dir=Path(corpus or env.get("ADVISOR_CORPUS") or default_corpus_dir()).expanduser(),
             data_dir=Path(data_dir or env.get("ADVISOR_DATA_DIR") or Path.cwd() / ".advisor").expanduser(),
             model=model or env.get("ADVISOR_MODEL") or None,
+            query_threads=threads_from_env(),
+            index_check_seconds=index_check_seconds(),
             **llm_from_env(),
         )
+
+
+def index_check_seconds() -> float:
+    """ADVISOR_INDEX_CHECK_SECONDS: how often a running advisor looks for a newer index (default 5 s)."""
+    raw = os.environ.get("ADVISOR_INDEX_CHECK_SECONDS", "").strip()
+    if not raw:
+        return INDEX_CHECK_SECONDS
+    try:
+        value = float(raw)
+        if value >= 0:
+            return value
+    except ValueError:
+        pass
+    logger.warning("ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds such as 5 (0 checks before every "
+                   "question); using %g.", INDEX_CHECK_SECONDS)
+    return INDEX_CHECK_SECONDS
+
+
+def threads_from_env() -> int:
+    """ADVISOR_TORCH_THREADS: CPU threads that encode one question (default 1, best when the cores are shared)."""
+    raw = os.environ.get("ADVISOR_TORCH_THREADS", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"ADVISOR_TORCH_THREADS must be a whole number of threads, 1 or more (it is '{raw}').")
+    return int(raw)
 
 
 def llm_from_env() -> dict:

@@ -1,4 +1,4 @@
-"""Text embedders: sentence-transformers (loaded lazily, offline for local paths) behind a small interface."""
+"""Text embedders: sentence-transformers (loaded lazily, offline for local paths) and its fast query path."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
+
+from retrieval import query_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -58,24 +60,23 @@ def resolve_model(spec: str | None) -> tuple[str, str]:
     return spec, spec
 
 
-THREADS_ENV = "ADVISOR_TORCH_THREADS"
+_default_threads: int | None = None  # torch's own count (every core), before a query path lowered it
 
 
-def configure_threads() -> int | None:
-    """Apply ADVISOR_TORCH_THREADS (CPU threads per forward pass) to torch; None leaves torch's default.
+def set_torch_threads(threads: int | None) -> None:
+    """Run torch's forward passes on `threads` CPU threads; None restores torch's default (every core).
 
-    A bot answering on several worker threads does best with 1: single-question embeddings gain little
-    from intra-op threads, and the threads of concurrent questions fight over the cores.
+    The index build embeds hundreds of texts per batch and gains from every core; a question is one short
+    text, which gains nothing from a second thread when other work (or another question) wants the core.
     """
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ModelError(f"{THREADS_ENV} must be a whole number of threads, 1 or more (it is '{raw}').")
+    global _default_threads
     import torch
 
-    torch.set_num_threads(int(raw))
-    return int(raw)
+    if _default_threads is None:
+        _default_threads = torch.get_num_threads()
+    wanted = threads or _default_threads
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
 
 
 _models: dict[str, object] = {}
@@ -95,7 +96,6 @@ def _load_sentence_transformer(target: str):
         try:
             from sentence_transformers import SentenceTransformer  # heavy: import on first use
 
-            configure_threads()  # a bad value fails before the slow load
             model = SentenceTransformer(target, device="cpu")
         except ModelError:
             raise
@@ -116,6 +116,7 @@ class SentenceTransformerEmbedder:
         self.name, self._target = resolve_model(model)
         self.batch_size = batch_size
         self._model = None
+        self._fingerprint: str | None = None
 
     def _ensure(self):
         if self._model is None:
@@ -128,11 +129,88 @@ class SentenceTransformerEmbedder:
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
-    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], progress: bool = False, threads: int | None = None) -> np.ndarray:
+        """Vectors from sentence-transformers itself, the library of record (what the index holds).
+
+        Args:
+            threads: torch's CPU threads for this call; None (the index build) uses every core.
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._ensure().encode(
+        model = self._ensure()
+        set_torch_threads(threads)
+        vectors = model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def fingerprint(self) -> str:
+        """What identifies this model's files (see `query_encoder.model_fingerprint`)."""
+        if self._fingerprint is None:
+            self._fingerprint = query_encoder.model_fingerprint(self._target)
+        return self._fingerprint
+
+    def query_encoder_current(self, folder: Path) -> bool:
+        """Whether `folder` holds this model's export (or the recorded reason it has none): no torch needed."""
+        return query_encoder.is_current(folder, self.name, self.fingerprint())
+
+    def export_query_encoder(self, folder: Path) -> bool:
+        """Export this model's query pipeline to ONNX in `folder` (at index build; loads the model)."""
+        return query_encoder.export(self._ensure(), folder, self.name, self.fingerprint())
+
+    def for_queries(self, folder: Path, threads: int = 1) -> "QueryEmbedder":
+        """The embedder questions are encoded with: the ONNX export in `folder`, else this model on `threads`."""
+        return QueryEmbedder(self, folder, threads)
+
+
+class QueryEmbedder:
+    """Encodes questions: the ONNX export when it loads (no torch in the process), else sentence-transformers.
+
+    The export is loaded at the first question. When it is missing, damaged, stale or was never possible,
+    one log line says so and questions go to sentence-transformers on the same number of threads.
+    """
+
+    def __init__(self, base: SentenceTransformerEmbedder, folder: Path, threads: int = 1):
+        self.base = base
+        self.name = base.name
+        self.folder = Path(folder)
+        self.threads = threads
+        self._encoder: query_encoder.OnnxQueryEncoder | None = None
+        self._fallback = False
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return self._encoder.dim if self._encoder is not None else self.base.dim
+
+    @property
+    def fast(self) -> bool:
+        """Whether questions are encoded by the ONNX export (after the first question)."""
+        return self._encoder is not None
+
+    def reset(self) -> None:
+        """Look for the export again at the next question (after `advisor index` wrote a new one)."""
+        with self._lock:
+            self._encoder, self._fallback = None, False
+
+    def _load(self) -> query_encoder.OnnxQueryEncoder | None:
+        with self._lock:
+            if self._encoder is None and not self._fallback:
+                try:
+                    if not self.base.query_encoder_current(self.folder):
+                        raise query_encoder.EncoderUnavailable(
+                            f"there is no current export of {self.name} in {self.folder}")
+                    self._encoder = query_encoder.OnnxQueryEncoder(self.folder, threads=self.threads)
+                except query_encoder.EncoderUnavailable as exc:
+                    self._fallback = True
+                    again = "" if "could not be exported" in str(exc) else " `advisor index` exports it again."
+                    logger.warning("Encoding questions with sentence-transformers (slower to start): the ONNX query "
+                                   "encoder is not usable (%s).%s", exc, again)
+            return self._encoder
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        encoder = self._load()
+        if encoder is not None:
+            return encoder.embed(texts)
+        return self.base.embed(texts, threads=self.threads)

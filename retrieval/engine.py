@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from retrieval.documents import (CorpusError, CorpusRead, Document, FileStamp, c
                                  load_corpus, read_corpus)
 from retrieval.errors import AdvisorError
 from retrieval.follow_up import looks_like_follow_up
-from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex, Manifest, reader_version
+from retrieval.index_store import IndexDamagedError, IndexStore, LoadedIndex
+from retrieval.manifest import Manifest
+from retrieval.query_encoder import FOLDER as QUERY_ENCODER_FOLDER
 from retrieval.search import HybridRetriever
 from retrieval.vocabulary import Answer
 
@@ -56,26 +57,11 @@ def check_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
     return text
 
 
-def index_check_seconds() -> float:
-    """ADVISOR_INDEX_CHECK_SECONDS: how often a running advisor looks for a newer index (default 5 s)."""
-    raw = os.environ.get("ADVISOR_INDEX_CHECK_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_INDEX_CHECK_SECONDS
-    try:
-        value = float(raw)
-        if value >= 0:
-            return value
-    except ValueError:
-        pass
-    logger.warning("ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds such as 5 (0 checks before every "
-                   "question); using %g.", DEFAULT_INDEX_CHECK_SECONDS)
-    return DEFAULT_INDEX_CHECK_SECONDS
-
-
 def to_stamp(read: CorpusRead, folder: Path) -> dict:
-    """What a manifest records of the corpus an index was read from: files, skipped files, documents, code."""
+    """What a manifest records of the corpus an index was read from: files, skipped files, documents, and the
+    version of the code that read and chunked them (CHUNKER_VERSION)."""
     return {
-        "reader": reader_version(), "stamped_ns": read.stamped_ns,
+        "chunker": CHUNKER_VERSION, "stamped_ns": read.stamped_ns,
         "files": [[f.path, f.size, f.mtime_ns, f.ctime_ns, f.digest] for f in read.files],
         "skipped": [list(s) for s in read.skipped],
         "documents": [[d.id, d.title, d.author, d.origin, Path(d.path).relative_to(folder).as_posix()]
@@ -101,16 +87,27 @@ class Engine:
     """
 
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, abstainer: Abstainer | None = None,
-                 check_seconds: float | None = None, calibration: Calibration | None = None):
+                 check_seconds: float = DEFAULT_INDEX_CHECK_SECONDS, calibration: Calibration | None = None,
+                 query_threads: int = 1):
+        """Args:
+            embedder: embeds the passages at index build (every core); an embedder with `for_queries` (the
+                sentence-transformers one) also exports its ONNX query encoder beside the index then, and
+                encodes questions with it.
+            check_seconds: how often a running engine looks for a newer index on disk (0: before every question).
+            query_threads: CPU threads per question's encoding (1 serves best when other work shares the cores).
+        """
         self.corpus_dir = Path(corpus_dir)
         self.store = IndexStore(index_dir)
         self.embedder = embedder
+        self.encoder_folder = self.store.folder / QUERY_ENCODER_FOLDER
+        for_queries = getattr(embedder, "for_queries", None)
+        self.query_embedder = for_queries(self.encoder_folder, query_threads) if for_queries else embedder
         calibration = calibration or Calibration.for_model(embedder.name)
         self.ranker = calibration.ranker
         self.style = calibration.style
         self._uncalibrated = calibration.fallback  # said once, at the first answer
         self.abstainer = abstainer or calibration.abstainer
-        self.check_seconds = index_check_seconds() if check_seconds is None else check_seconds
+        self.check_seconds = check_seconds
         self._lock = threading.Lock()
         self._retriever: HybridRetriever | None = None
         self.documents: list[Document] = []  # metadata; their text only when the corpus was read at this start
@@ -151,6 +148,7 @@ class Engine:
             fast = self._load_if_unchanged()
             if fast is not None:
                 loaded, documents, warnings = fast
+                self._ensure_query_encoder()
                 self._install(loaded, documents)
                 return IndexStatus(len(loaded.chunks), 0, False, tuple(warnings))
         documents, chunks, warnings, stamp = self.read_corpus_stamped()
@@ -170,6 +168,7 @@ class Engine:
         if loaded is None:
             logger.info("Building the index for %d chunks in %s", len(chunks), self.store.folder)
             loaded, embedded = self.store.build(chunks, self.embedder, progress=progress, corpus=stamp)
+        self._ensure_query_encoder(verify=force)
         self._install(loaded, documents)
         return IndexStatus(len(chunks), embedded, rebuilt, tuple(warnings))
 
@@ -186,8 +185,7 @@ class Engine:
 
     def _stamp_current(self, manifest: Manifest) -> bool:
         stamp = manifest.corpus
-        if not stamp or manifest.model != self.embedder.name or manifest.chunker_version != CHUNKER_VERSION \
-                or stamp.get("reader") != reader_version():
+        if not stamp or manifest.model != self.embedder.name or stamp.get("chunker") != CHUNKER_VERSION:
             return False
         try:
             files = [FileStamp(*f) for f in stamp["files"]]
@@ -195,8 +193,38 @@ class Engine:
         except (TypeError, KeyError, ValueError):
             return False
 
+    def _ensure_query_encoder(self, verify: bool = False) -> None:
+        """Export the query encoder when the folder holds no outcome of exporting this model as it is now (part
+        of the build: the first start after a model change pays it once); with `verify` (`advisor index`),
+        also when the export there does not load, or none could be made last time."""
+        embedder = self.embedder
+        if not hasattr(embedder, "export_query_encoder"):
+            return
+        if embedder.query_encoder_current(self.encoder_folder) and not (verify and self._encoder_unusable()):
+            return
+        try:
+            with self.store.locked():  # one export at a time; a second process finds the first one's
+                if verify or not embedder.query_encoder_current(self.encoder_folder):
+                    logger.info("Exporting the query encoder of %s to ONNX in %s", embedder.name, self.encoder_folder)
+                    embedder.export_query_encoder(self.encoder_folder)
+        except OSError as exc:  # a read-only index folder: questions are encoded by sentence-transformers
+            logger.warning("Could not write the query encoder in %s (%s).", self.encoder_folder, exc)
+        reset = getattr(self.query_embedder, "reset", None)
+        if reset is not None:
+            reset()
+
+    def _encoder_unusable(self) -> bool:
+        from retrieval.query_encoder import EncoderUnavailable, OnnxQueryEncoder
+
+        try:
+            OnnxQueryEncoder(self.encoder_folder, threads=1)
+        except EncoderUnavailable as exc:
+            logger.info("The query encoder in %s is not usable (%s); exporting it again.", self.encoder_folder, exc)
+            return True
+        return False
+
     def _install(self, loaded: LoadedIndex, documents: list[Document]) -> None:
-        retriever = HybridRetriever(loaded, self.embedder, self.ranker)
+        retriever = HybridRetriever(loaded, self.query_embedder, self.ranker)
         with self._lock:  # a reader sees the old index or the new one, never half of each
             # the name last: whoever sees the new generation's name also gets its retriever
             self._retriever, self.documents, self.generation = retriever, documents, loaded.generation

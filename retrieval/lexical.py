@@ -94,13 +94,13 @@ def expand(tokens: list[str]) -> list[str]:
 @functools.cache
 def code_version() -> str:
     """This module's source and the bm25s version: a saved index made by other tokenising code is not reused."""
-    import bm25s
+    from importlib.metadata import version  # the installed bm25s's, without importing it (and scipy)
 
     try:
         source = Path(__file__).read_bytes()
     except OSError:
         source = b"?"
-    return hashlib.blake2b(source + bm25s.__version__.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(source + version("bm25s").encode(), digest_size=16).hexdigest()
 
 
 def texts_digest(texts: Sequence[str]) -> str:
@@ -117,11 +117,42 @@ def _bm25_names(prefix: str) -> dict[str, str]:
         ("data", "npy"), ("indices", "npy"), ("indptr", "npy"), ("vocab", "json"), ("params", "json"), ("nnoc", "npy"))}
 
 
+class SavedScores:
+    """A BM25 index saved by bm25s, read and scored with numpy alone, exactly as bm25s scores it.
+
+    bm25s builds and saves the index; answering only sums rows of its matrix of precomputed scores, and
+    `import bm25s` brings scipy with it (about 0.1 s of every start), so a loaded index does without it.
+    """
+
+    def __init__(self, folder: Path, prefix: str):
+        names = _bm25_names(prefix)
+        folder = Path(folder)
+        params = json.loads((folder / names["params_name"]).read_text(encoding="utf-8"))
+        self.vocab_dict: dict[str, int] = json.loads((folder / names["vocab_name"]).read_text(encoding="utf-8"))
+        self.dtype, self.int_dtype = np.dtype(params["dtype"]), np.dtype(params["int_dtype"])
+        self.scores = {part: np.load(folder / names[f"{part}_name"], allow_pickle=False)
+                       for part in ("data", "indices", "indptr")}
+        self.scores["num_docs"] = int(params["num_docs"])
+        nnoc = folder / names["nnoc_name"]  # only BM25L and BM25+ write one
+        self.nonoccurrence = np.load(nnoc, allow_pickle=False) if nnoc.exists() else None
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        """bm25s's `BM25.get_scores` (tokens the index lacks are left out), in the same order of additions."""
+        ids = np.asarray([self.vocab_dict[t] for t in tokens if t in self.vocab_dict], dtype=self.int_dtype)
+        data, indices, indptr = self.scores["data"], self.scores["indices"], self.scores["indptr"]
+        scores = np.zeros(self.scores["num_docs"], dtype=self.dtype)
+        for start, end in zip(indptr[ids], indptr[ids + 1]):
+            np.add.at(scores, indices[start:end], data[start:end])
+        if self.nonoccurrence is not None:
+            scores += self.nonoccurrence[ids].sum()
+        return scores
+
+
 class LexicalIndex:
     """BM25 over chunk texts, scoring every chunk for a query."""
 
     def __init__(self, texts: Sequence[str]):
-        import bm25s
+        import bm25s  # builds the index; a saved one is read without it (`SavedScores`)
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
@@ -151,13 +182,10 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, prefix: str = "bm25.") -> "LexicalIndex":
-        """Read an index written by `save`; it scores exactly as the one saved."""
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        """Read an index written by `save`; it scores exactly as the one saved (without importing bm25s)."""
         meta = json.loads((Path(folder) / f"{prefix}meta.json").read_text(encoding="utf-8"))
         self = cls.__new__(cls)
-        self._bm25 = bm25s.BM25.load(str(folder), show_progress=False, **_bm25_names(prefix))
+        self._bm25 = SavedScores(folder, prefix)
         # bm25s adds an empty token to its vocabulary; ours never holds one (words are 2+ characters)
         self.vocabulary = frozenset(self._bm25.vocab_dict) - {""}
         self.size, self.digest, self.code = int(meta["size"]), str(meta["texts"]), str(meta["code"])

@@ -314,7 +314,7 @@ def test_a_changed_reader_checks_the_chunks_then_records_a_new_stamp(corpus_dir,
     built.ensure_index()
     vectors = IndexStore(index_dir).current_generation() / "vectors.npy"
     inode = os.stat(vectors).st_ino
-    monkeypatch.setattr(retrieval.engine, "reader_version", lambda: "the chunker's code changed")
+    monkeypatch.setattr(retrieval.engine, "CHUNKER_VERSION", "a later chunker")
     embedder = HashingEmbedder()
     engine = Engine(corpus_dir, index_dir, embedder)
     status = engine.ensure_index()  # chunks read and compared: the same, so nothing is rebuilt
@@ -349,7 +349,7 @@ def test_a_stamp_that_cannot_be_recorded_still_starts(corpus_dir, tmp_path, monk
     index_dir = tmp_path / "index"
     built = Engine(corpus_dir, index_dir, HashingEmbedder())
     built.ensure_index()
-    monkeypatch.setattr(retrieval.engine, "reader_version", lambda: "the chunker's code changed")
+    monkeypatch.setattr(retrieval.engine, "CHUNKER_VERSION", "a later chunker")
 
     def no_links(*args, **kwargs):
         raise OSError(1, "Operation not permitted")

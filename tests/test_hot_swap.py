@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from retrieval.corpus_admin import add_file
-from retrieval.engine import Engine, index_check_seconds
-from retrieval.index_store import READERS, IndexStore
+from bot.settings import index_check_seconds
+from retrieval.engine import Engine
+from retrieval.generations import READERS, Generations
+from retrieval.index_store import IndexStore
 from tests.fakes import HashingEmbedder
 from tests.test_convert import ARTICLE
 
@@ -171,7 +173,7 @@ def test_a_corpus_changed_without_a_rebuild_is_not_indexed_by_the_running_engine
 def test_a_generation_being_read_is_not_pruned_under_the_reader(corpus_dir, index_dir):
     engine_for(corpus_dir, index_dir)
     reader = IndexStore(index_dir)
-    with reader._reading() as gen:  # another process in the middle of loading this generation
+    with reader.generations.reading() as gen:  # another process in the middle of loading this generation
         rebuild_elsewhere(corpus_dir, index_dir)
         assert gen.is_dir() and (gen / READERS).exists() and (gen / "vectors.npy").exists()
         assert reader.current_name() != gen.name
@@ -188,8 +190,8 @@ def test_a_reader_whose_generation_was_pruned_reads_current_again(corpus_dir, in
     writer = rebuild_elsewhere(corpus_dir, index_dir)
     assert not stale.exists()
     calls = iter([stale])  # the first look at `current` saw the generation pruned since
-    real = IndexStore.current_generation
-    monkeypatch.setattr(IndexStore, "current_generation", lambda self: next(calls, None) or real(self))
+    real = Generations.current
+    monkeypatch.setattr(Generations, "current", lambda self: next(calls, None) or real(self))
     loaded = store.load()
     assert loaded.generation == writer.generation
 
@@ -221,15 +223,6 @@ async def test_the_chat_service_answers_every_question_across_a_swap(corpus_dir,
     writer = await rebuild
     assert [r.status for r in replies] == [ReplyStatus.ANSWERED] * len(replies)
     assert bot.generation == writer.generation and ARTICLE_ID in cited_docs(replies[-1].answer)
-
-
-def test_generations_written_before_reader_locks_still_load_and_are_pruned(corpus_dir, index_dir):
-    bot = engine_for(corpus_dir, index_dir)
-    legacy = index_dir / bot.generation
-    (legacy / READERS).unlink()
-    assert IndexStore(index_dir).load().generation == legacy.name
-    rebuild_elsewhere(corpus_dir, index_dir)
-    assert not legacy.exists() and not [p for p in index_dir.iterdir() if p.name.startswith(".trash-")]
 
 
 def test_a_swap_loads_the_saved_bm25_and_does_not_read_the_corpus(corpus_dir, index_dir, monkeypatch):

@@ -123,26 +123,6 @@ def test_both_labelled_sets_hold_their_measured_figures(real_advisor, tmp_path):
     assert figures["leaning_sentences"] <= 0.05, figures
 
 
-def test_torch_threads_setting_applies_and_bad_values_are_refused(monkeypatch):
-    import torch
-
-    from retrieval.embedding import ModelError, configure_threads
-
-    before = torch.get_num_threads()
-    try:
-        assert configure_threads() is None  # unset: torch's default stays
-        assert torch.get_num_threads() == before
-        monkeypatch.setenv("ADVISOR_TORCH_THREADS", "1")
-        assert configure_threads() == 1
-        assert torch.get_num_threads() == 1
-        for bad in ("0", "two", "-3"):
-            monkeypatch.setenv("ADVISOR_TORCH_THREADS", bad)
-            with pytest.raises(ModelError, match="ADVISOR_TORCH_THREADS"):
-                configure_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_a_third_follow_up_keeps_the_thread_topic(real_advisor):
     """'what about seed stage?' after 'and at Series B?' is still about hiring ML PMs at startups."""
     thread = ("does a Series A startup hire ML PMs?", "and at Series B?")
