@@ -8,6 +8,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LLM_TIMEOUT = 5.0  # seconds a generated answer may take before the extractive one is shown
+DATABASE_URL_ENV = "ADVISOR_DATABASE_URL"  # the shared PostgreSQL store; unset: SQLite in the data folder
 
 
 class SettingsError(Exception):
@@ -41,6 +42,7 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = LLM_TIMEOUT
+    database_url: str = field(default="", repr=False)  # holds a password: never shown
 
     @property
     def index_dir(self) -> Path:
@@ -61,8 +63,30 @@ class Settings:
             corpus_dir=Path(corpus or env.get("ADVISOR_CORPUS") or default_corpus_dir()).expanduser(),
             data_dir=Path(data_dir or env.get("ADVISOR_DATA_DIR") or Path.cwd() / ".advisor").expanduser(),
             model=model or env.get("ADVISOR_MODEL") or None,
+            database_url=database_url_from_env(),
             **llm_from_env(),
         )
+
+
+def database_url_from_env() -> str:
+    """ADVISOR_DATABASE_URL, checked: "" when unset, else a postgresql:// URL. Errors never repeat the URL (it may
+    hold a password)."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if not url:
+        return ""
+    hint = "it should look like postgresql://USER:PASSWORD@HOST:5432/DATABASE (or unset it for SQLite)."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{DATABASE_URL_ENV} does not look right (its port is not a number): {hint}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(f"{DATABASE_URL_ENV} does not look right: {hint}")
+    if not parts.hostname and "host=" not in parts.query:
+        raise SettingsError(f"{DATABASE_URL_ENV} names no host: {hint}")
+    return url
 
 
 def llm_from_env() -> dict:
