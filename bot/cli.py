@@ -80,6 +80,11 @@ def cmd_index(args) -> int:
     warn(status.warnings)
     print(f"Indexed {status.chunks} passages from {len(advisor.engine.documents)} documents "
           f"({status.embedded} newly embedded, the rest reused) into {advisor.engine.store.folder}.")
+    from bot.corpus_follow import tell_other_hosts
+
+    note = tell_other_hosts(_settings(args), advisor.engine)  # hosts sharing ADVISOR_DATABASE_URL rebuild to it
+    if note:
+        print(note)
     return 0
 
 
@@ -171,9 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=cmd_serve, platform="console")
 
     from bot import cli_corpus, cli_report  # each registers its own subcommands
+    from bot.store import command as store_command
 
     cli_corpus.register(sub, common)
     cli_report.register(sub, common)
+    store_command.register(sub, common)
     return parser
 
 

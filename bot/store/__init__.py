@@ -1,4 +1,4 @@
-"""The answer and feedback store: SQLite in the data folder (one host), or PostgreSQL (ADVISOR_DATABASE_URL) for several.
+"""The answer store: SQLite in the data folder (one host), or PostgreSQL for several hosts (ADVISOR_DATABASE_URL).
 
 Both implementations offer the same methods (save_answer, get_answer, answer_record, mark_delivered,
 save_feedback, feedback, claim_event, thread_questions, announce_corpus, corpus_version, count, healthy,

@@ -90,13 +90,14 @@ class PostgresStore(UserHashing):
         self.url, self.where = url, describe(url)
         self.hash_user_ids = hash_user_ids_from_env() if hash_user_ids is None else hash_user_ids
         self._paused_until = 0.0
-        self._write_error = ""  # why the last write failed, until one succeeds (for /healthz)
+        self._outage = ""  # why the database could not be reached, until it can
+        self._write_error = ""  # why the last write the database refused failed, until one succeeds (for /healthz)
         self._state = threading.Lock()
         self._options = {"connect_timeout": CONNECT_SECONDS, "application_name": "advisor",
                          "tcp_user_timeout": CONNECT_SECONDS * 2000, "options": "-c statement_timeout=15000"}
         try:  # one connection first: a refusal says why (the pool would only time out)
             with psycopg.connect(url, **self._options) as conn:
-                self._migrate(conn)
+                self.applied = self._apply_migrations(conn)  # the migrations this open applied (names)
                 self._salt = (salt or salt_from_env() or self._shared_salt(conn)) if self.hash_user_ids else ""
         except psycopg.Error as exc:
             raise self._error(exc) from None
@@ -128,11 +129,8 @@ class PostgresStore(UserHashing):
                 step(schema)
                 conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (number, name, time.time()))
                 done.append(f"{number:03d}_{name}")
+                logger.info("Applied migration %03d_%s", number, name)
         return done
-
-    def _migrate(self, conn: psycopg.Connection) -> None:
-        for name in self._apply_migrations(conn):
-            logger.info("Applied migration %s to %s", name, self.where)
 
     def migrate(self) -> list[str]:
         """Apply the numbered migrations the database lacks (done at every start too); returns their names."""
@@ -154,7 +152,7 @@ class PostgresStore(UserHashing):
         """A pooled connection for one transaction; an unreachable database is a StoreError, and remembered."""
         if time.monotonic() < self._paused_until:
             raise StoreError(f"The database {self.where} could not be reached a moment ago "
-                             f"({self._write_error or 'no reason given'}); trying again in a few seconds.")
+                             f"({self._outage or 'no reason given'}); trying again in a few seconds.")
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -165,14 +163,15 @@ class PostgresStore(UserHashing):
             if write:
                 self._write_error = failure(exc, self.url)
             raise
+        self._outage = ""
         if write:
             self._write_error = ""
 
     def _unreachable(self, exc: BaseException) -> None:
         with self._state:
-            self._write_error = failure(exc, self.url)
+            self._outage = failure(exc, self.url)
             self._paused_until = time.monotonic() + PAUSE_SECONDS
-        logger.warning("The database %s cannot be reached: %s", self.where, self._write_error)
+        logger.warning("The database %s cannot be reached: %s", self.where, self._outage)
 
     # -- answers and feedback -----------------------------------------------------------------
 
@@ -283,7 +282,7 @@ class PostgresStore(UserHashing):
             logger.warning("The database %s cannot be written: %s", self.where, failure(exc, self.url))
             return False
         with self._state:
-            self._paused_until = 0.0
+            self._paused_until, self._outage = 0.0, ""
             if self._write_error:
                 logger.warning("The last write to the database %s failed: %s", self.where, self._write_error)
                 return False
@@ -364,7 +363,7 @@ class PostgresReader:
         return self._rows(
             "SELECT f.answer_id, f.created, f.helpful, f.reason, f.platform, a.question, a.created AS asked, "
             "a.abstained FROM feedback f JOIN answers a ON a.id = f.answer_id WHERE f.created >= %s "
-            "ORDER BY f.created DESC, f.answer_id COLLATE \"C\" DESC", self._since(since))
+            "ORDER BY f.created DESC, f.ctid DESC", self._since(since))  # ctid: the later write first, as rowid
 
     _CITED = ("FROM answers a, jsonb_array_elements(a.citations::jsonb) c WHERE a.abstained = 0 AND a.created >= %s "
               "GROUP BY c->>'doc_id', c->>'section', c->>'chunk_id'")
@@ -373,9 +372,10 @@ class PostgresReader:
         """The passages cited most often, by answers given since then: doc_id, title, section, chunk_id,
         quote, times (how many answers cited it)."""
         return self._rows(
-            "SELECT c->>'doc_id' AS doc_id, MAX(c->>'title' COLLATE \"C\") AS title, c->>'section' AS section, "
-            "c->>'chunk_id' AS chunk_id, MIN(c->>'quote' COLLATE \"C\") AS quote, COUNT(DISTINCT a.id) AS times "
-            f"{self._CITED} ORDER BY times DESC, MAX(c->>'title' COLLATE \"C\"), c->>'section' COLLATE \"C\" LIMIT %s", self._since(since), limit)
+            "SELECT c->>'doc_id' AS doc_id, MAX((c->>'title') COLLATE \"C\") AS title, c->>'section' AS section, "
+            "c->>'chunk_id' AS chunk_id, MIN((c->>'quote') COLLATE \"C\") AS quote, COUNT(DISTINCT a.id) AS times "
+            f"{self._CITED} ORDER BY times DESC, MAX((c->>'title') COLLATE \"C\"), (c->>'section') COLLATE \"C\" "
+            "LIMIT %s", self._since(since), limit)
 
     def cited_passage_count(self, since: float | None = None) -> int:
         """How many distinct passages were cited since then."""

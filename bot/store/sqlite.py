@@ -130,7 +130,7 @@ class Store(UserHashing):
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
-            self.migrate()
+            self.applied = self.migrate()  # the migrations this open applied (names)
             self._file = _identity(self.path)  # /healthz notices the file being deleted or replaced
             _make_private(self.path)
         except (sqlite3.Error, OSError) as exc:
