@@ -172,7 +172,7 @@ class FixedAdvisor:
         return []
 
 
-async def test_a_database_going_away_fails_health_gives_polite_replies_and_comes_back(postgres_url, monkeypatch, caplog):
+async def test_a_database_going_away_fails_health_answers_politely_and_comes_back(postgres_url, monkeypatch, caplog):
     import bot.store.postgres as postgres
 
     monkeypatch.setattr(postgres, "CONNECT_SECONDS", 1)
