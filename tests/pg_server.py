@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 for the tests and CI: initdb in a temporary folder, a free port, stopped after.
+"""A throwaway PostgreSQL server on 127.0.0.1 for tests and CI: initdb in a temporary folder, a free port, then stop.
 
     python tests/pg_server.py start FOLDER   # prints the URL (superuser, password auth) once it accepts connections
     python tests/pg_server.py stop FOLDER    # stops it and deletes FOLDER
@@ -49,8 +49,11 @@ def _run(command: list[str], timeout: float = 60) -> None:
         raise RuntimeError(f"{' '.join(command[:2])} failed: {(done.stderr or done.stdout).strip()[-2000:]}")
 
 
-def start(folder: Path | None = None) -> tuple[str, Path]:
-    """Start a server; returns its URL and its folder (pass that to `stop`)."""
+def start(folder: Path | None = None, durable: bool = False) -> tuple[str, Path]:
+    """Start a server; returns its URL and its folder (pass that to `stop`).
+
+    Tests need no durability: unless `durable`, commits are not flushed to disk (fsync and synchronous_commit off).
+    """
     bin_dir = binaries()
     if bin_dir is None:
         raise RuntimeError("no PostgreSQL server binaries (initdb, pg_ctl) found")
@@ -69,7 +72,9 @@ def start(folder: Path | None = None) -> tuple[str, Path]:
     for attempt in range(5):  # a free port may be taken between looking and listening
         port = _free_port()
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c max_connections=200")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         try:
             _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60",
                   "-o", options, "start"], timeout=90)

@@ -290,3 +290,15 @@ def test_a_deleted_or_unwritable_store_is_not_healthy(tmp_path):
     (tmp_path / "advisor.sqlite3").rename(tmp_path / "moved.sqlite3")  # writes would go to a file nobody reads
     assert not store.healthy()
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_many_writers_in_several_processes_lose_nothing(kind, tmp_path, request):
+    """benchmarks/store_load.py, small: processes x threads writing answers and verdicts, racing for event claims."""
+    from benchmarks.store_load import run
+
+    target = request.getfixturevalue("postgres_url") if kind == "postgres" else str(tmp_path / "advisor.sqlite3")
+    figures = run(target, processes=3, threads=3, writes=20)
+    assert figures["errors"] == []
+    assert figures["answers"] == figures["expected_answers"] == 180 and figures["feedback"] == 180
+    assert figures["events_won"] == figures["distinct_events_won"] == figures["expected_events"] == 20
