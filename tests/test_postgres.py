@@ -221,3 +221,32 @@ def test_sqlite_stays_the_default(tmp_path):
     store = open_store(Settings.from_env(data_dir=str(tmp_path)))
     assert isinstance(store, Store) and not store.shared and store.path == tmp_path / "advisor.sqlite3"
     store.close()
+
+
+def test_compose_postgres_profile_runs_the_database_beside_the_apps():
+    yaml = pytest.importorskip("yaml")
+    from tests.conftest import ROOT
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    db = compose["services"]["postgres"]
+    assert db["profiles"] == ["postgres"] and db["image"].startswith("postgres:15")
+    assert db["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")  # never a password in the file
+    assert all(port.startswith("127.0.0.1:") for port in db["ports"])
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"]) and "advisor-postgres" in compose["volumes"]
+    example = (ROOT / "deploy" / ".env.example").read_text()
+    assert "# ADVISOR_DATABASE_URL=postgresql://" in example and "# POSTGRES_PASSWORD=\n" in example
+
+
+def test_a_bot_whose_database_cannot_be_reached_does_not_start(capsys, tmp_path, postgres_url, monkeypatch):
+    from tests.mock_slack_api import BOT_TOKEN, SECRET, MockSlackAPI
+
+    url = closed_port_url(postgres_url)
+    with MockSlackAPI() as api:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+        monkeypatch.setenv("SLACK_API_URL", api.url)
+        monkeypatch.setenv("ADVISOR_DATABASE_URL", url)
+        code, out, err = run(capsys, "serve", "slack", "--http", "--port", "0", "--data-dir", tmp_path)
+    lines = [line for line in err.splitlines() if line.startswith("advisor: ")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "cannot be used" in lines[0] and "Connection refused" in lines[0] and password_of(url) not in err
