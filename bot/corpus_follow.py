@@ -75,7 +75,7 @@ class CorpusFollower:
             self._thread.join(30)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not getattr(self.store, "closed", False):  # the bot is stopping
             try:
                 self.check()
                 if self._unreachable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -34,6 +35,11 @@ def clean_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ADVISOR_DATA_DIR", str(tmp_path_factory.mktemp("advisor-data")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield
+    # a command run in-process left its log handler on the root logger, writing to this test's captured
+    # stderr, which is closed now: the next test's log lines would fail there
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_advisor", False)]:
+        root.removeHandler(handler)
 
 
 @pytest.fixture

@@ -77,6 +77,7 @@ class PostgresStore(UserHashing):
     """
 
     shared = True
+    closed = False
 
     def __init__(self, url: str, salt: str | None = None, hash_user_ids: bool | None = None, pool_size: int = 10):
         """Connect, apply any migration the database lacks, and agree on the user-id salt.
@@ -289,6 +290,7 @@ class PostgresStore(UserHashing):
         return True
 
     def close(self) -> None:
+        self.closed = True
         self._pool.close()
 
 
