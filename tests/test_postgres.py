@@ -4,6 +4,7 @@ reply, never its password."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -142,6 +143,14 @@ def test_a_malformed_url_is_named_without_repeating_it(capsys, tmp_path, monkeyp
     assert "hunter2secret" not in err
 
 
+def test_the_settings_never_show_the_url(monkeypatch):
+    from bot.settings import Settings
+
+    monkeypatch.setenv("ADVISOR_DATABASE_URL", "postgresql://advisor:pw-in-url-1234@db:5432/advisor")
+    settings = Settings.from_env()
+    assert settings.database_url.endswith("@db:5432/advisor") and "pw-in-url-1234" not in repr(settings)
+
+
 def test_the_password_is_redacted_from_any_log_line(monkeypatch):
     import io
 
@@ -250,3 +259,34 @@ def test_a_bot_whose_database_cannot_be_reached_does_not_start(capsys, tmp_path,
     lines = [line for line in err.splitlines() if line.startswith("advisor: ")]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert "cannot be used" in lines[0] and "Connection refused" in lines[0] and password_of(url) not in err
+
+
+async def test_healthz_over_http_follows_the_database(postgres_url, fake_advisor, monkeypatch):
+    import bot.store.postgres as postgres
+    from tests.mock_slack_api import MockSlackAPI, serve
+
+    monkeypatch.setattr(postgres, "CONNECT_SECONDS", 1)
+    real = urlsplit(postgres_url)
+    proxy = TcpProxy((real.hostname, real.port)).restore()
+    store = PostgresStore(urlunsplit(real._replace(netloc=f"{real.username}:{real.password}@127.0.0.1:{proxy.port}")))
+    try:
+        with MockSlackAPI() as api:
+            async with serve(api, ChatService(fake_advisor, store)) as slack:
+                async with slack.sender.session.get(f"{slack.url}/healthz") as resp:
+                    assert resp.status == 200 and (await resp.json())["checks"]["store"]["ok"] is True
+                proxy.cut()
+                async with slack.sender.session.get(f"{slack.url}/healthz") as resp:
+                    body = await resp.json()
+                    assert resp.status == 503 and body["failed"] == ["store"]
+                    assert real.password not in json.dumps(body)
+                proxy.restore()
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    async with slack.sender.session.get(f"{slack.url}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                    await asyncio.sleep(0.2)
+                assert resp.status == 200
+    finally:
+        store.close()
+        proxy.cut()

@@ -3,7 +3,8 @@
 Both implementations offer the same methods (save_answer, get_answer, answer_record, mark_delivered,
 save_feedback, feedback, claim_event, thread_questions, announce_corpus, corpus_version, count, healthy,
 migrate, close) and apply the same numbered migrations (bot/store/migrations.py); `shared` says whether
-other hosts can reach the store.
+other hosts can reach the store. `Store` and `StoreReader` are the SQLite ones (the default); `open_store`
+and `open_reader` pick the one the settings name.
 """
 
 from __future__ import annotations
