@@ -1,4 +1,4 @@
-"""GET /healthz for every platform: 200 when the index is loaded and the store writable, else 503 naming the check."""
+"""GET /healthz for every platform: 200 when the index is loaded and the store (file or database) writable, else 503."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ REDACTED = "[redacted]"
 
 # variables whose values must never reach a log line, whatever their shape
 SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN",
-                    "ADVISOR_LLM_API_KEY", "ADVISOR_USER_SALT")
+                    "ADVISOR_LLM_API_KEY", "ADVISOR_USER_SALT", "ADVISOR_DATABASE_URL")
+DATABASE_URL = "ADVISOR_DATABASE_URL"  # its password alone is a secret too
 # Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe- and app-level xapp-) and Discord bot tokens
 # (base64 user id . timestamp . HMAC); both shapes are public, see the platforms' token docs
 TOKEN_PATTERNS = re.compile(
@@ -26,19 +27,36 @@ TOKEN_PATTERNS = re.compile(
     r"|\bxapp-[A-Za-z0-9-]{6,}"
     r"|\b[A-Za-z0-9_-]{20,30}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"
 )
+# the password in any database URL (postgresql://user:PASSWORD@host) or libpq conninfo (password=PASSWORD)
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(@)|(\bpassword\s*=\s*)('[^']*'|\S+)", re.I)
 # attributes every LogRecord has; anything else was passed with `extra=` and goes into the JSON line
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
 def _secrets() -> list[str]:
     values = {os.environ.get(name, "").strip() for name in SECRET_VARIABLES}
-    return sorted((v for v in values if len(v) >= 8), key=len, reverse=True)  # short values would mask words
+    found = {v for v in values if len(v) >= 8}  # short values would mask words
+    found |= _database_password(os.environ.get(DATABASE_URL, "").strip())
+    return sorted(found, key=len, reverse=True)
+
+
+def _database_password(url: str) -> set[str]:
+    """The password of ADVISOR_DATABASE_URL as written and decoded (URL_PASSWORD catches it inside URLs whatever
+    its length; alone, like the other secrets, from 8 characters)."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:
+        return set()
+    return {p for p in (password, unquote(password)) if len(p) >= 8}
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
     """`text` with token-shaped strings and the configured secrets replaced by "[redacted]"."""
     for secret in _secrets() if secrets is None else secrets:
         text = text.replace(secret, REDACTED)
+    text = URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[2]}" if m[1] else f"{m[3]}{REDACTED}", text)
     return TOKEN_PATTERNS.sub(REDACTED, text)
 
 

@@ -100,7 +100,12 @@ class ChatService:
         except BaseException:
             store.close()
             raise
-        return cls(advisor, store)
+        service = cls(advisor, store)
+        if store.shared:  # other hosts' `corpus add` reaches this one through the store
+            from bot.corpus_follow import CorpusFollower
+
+            service.corpus_follower = CorpusFollower(store, advisor.engine).start()
+        return service
 
     def ready(self) -> bool:
         """True once the advisor's index and documents are loaded."""

@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LLM_TIMEOUT = 5.0  # seconds a generated answer may take before the extractive one is shown
 INDEX_CHECK_SECONDS = 5.0  # a running bot looks for a newer index this often: a readlink, so cheap
+DATABASE_URL_ENV = "ADVISOR_DATABASE_URL"  # the shared PostgreSQL store; unset: SQLite in the data folder
 
 
 class SettingsError(AdvisorError):
@@ -49,6 +50,7 @@ class Settings:
     llm_timeout: float = LLM_TIMEOUT
     query_threads: int = 1  # CPU threads per question's encoding (ADVISOR_TORCH_THREADS); the index build uses all
     index_check_seconds: float = INDEX_CHECK_SECONDS  # ADVISOR_INDEX_CHECK_SECONDS
+    database_url: str = field(default="", repr=False)  # holds a password: never shown
 
     @property
     def index_dir(self) -> Path:
@@ -71,6 +73,7 @@ class Settings:
             model=model or env.get("ADVISOR_MODEL") or None,
             query_threads=threads_from_env(),
             index_check_seconds=index_check_seconds(),
+            database_url=database_url_from_env(),
             **llm_from_env(),
         )
 
@@ -99,6 +102,25 @@ def threads_from_env() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise SettingsError(f"ADVISOR_TORCH_THREADS must be a whole number of threads, 1 or more (it is '{raw}').")
     return int(raw)
+def database_url_from_env() -> str:
+    """ADVISOR_DATABASE_URL, checked: "" when unset, else a postgresql:// URL. Errors never repeat the URL (it may
+    hold a password)."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if not url:
+        return ""
+    hint = "it should look like postgresql://USER:PASSWORD@HOST:5432/DATABASE (or unset it for SQLite)."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{DATABASE_URL_ENV} does not look right (its port is not a number): {hint}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(f"{DATABASE_URL_ENV} does not look right: {hint}")
+    if not parts.hostname and "host=" not in parts.query:
+        raise SettingsError(f"{DATABASE_URL_ENV} names no host: {hint}")
+    return url
 
 
 def llm_from_env() -> dict:

@@ -11,13 +11,14 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from retrieval import query_encoder
+from retrieval.errors import AdvisorError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
-class ModelError(Exception):
+class ModelError(AdvisorError):
     """The embedding model cannot be loaded; the message says what to do."""
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from retrieval.errors import AdvisorError
 from retrieval.integrity import fsync_files, fsync_write
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ READERS = ".readers"  # in each generation: readers hold a shared lock on it, pr
 MANIFEST = "manifest.json"
 
 
-class IndexDamagedError(Exception):
+class IndexDamagedError(AdvisorError):
     """The index on disk cannot be used; the message says what to do."""
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -19,6 +22,8 @@ SHIPPED_CORPUS = ROOT / "corpus"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 _SECRET_PREFIXES = ("SLACK_", "DISCORD_", "ADVISOR_")
+# a PostgreSQL server the tests may use (.ci/run sets it); read now, before clean_env clears ADVISOR_*
+TEST_DATABASE_URL = os.environ.get("ADVISOR_TEST_DATABASE_URL", "").strip()
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +35,11 @@ def clean_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ADVISOR_DATA_DIR", str(tmp_path_factory.mktemp("advisor-data")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield
+    # a command run in-process left its log handler on the root logger, writing to this test's captured
+    # stderr, which is closed now: the next test's log lines would fail there
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_advisor", False)]:
+        root.removeHandler(handler)
 
 
 @pytest.fixture
@@ -93,3 +103,71 @@ def real_advisor(real_embedder, tmp_path_factory) -> Advisor:
     advisor = Advisor(Engine(SHIPPED_CORPUS, tmp_path_factory.mktemp("real-index"), real_embedder))
     advisor.prepare()
     return advisor
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session: ADVISOR_TEST_DATABASE_URL, else a throwaway one on 127.0.0.1 started
+    here (and stopped after) when the server binaries are installed; else the test is skipped (failed under CI)."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    from tests import pg_server
+
+    if pg_server.binaries() is None:
+        message = "PostgreSQL server binaries not installed (apt-get install postgresql), no ADVISOR_TEST_DATABASE_URL"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    url, folder = pg_server.start()
+    try:
+        yield url
+    finally:
+        pg_server.stop(folder)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    import psycopg
+
+    name = f"advisor_test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request, tmp_path):
+    """Opens the store under test, SQLite or PostgreSQL (the same place each call: reopening sees the same data).
+
+    Call it as `open_store(salt=..., hash_user_ids=...)`; every store it opened is closed after the test.
+    """
+    if request.param == "postgres":
+        from bot.store.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+
+        def make(**kwargs):
+            return PostgresStore(url, **kwargs)
+    else:
+        from bot.store import Store
+
+        def make(**kwargs):
+            return Store(tmp_path / "data" / "advisor.sqlite3", **kwargs)
+
+    opened = []
+
+    def opener(**kwargs):
+        opened.append(make(**kwargs))
+        return opened[-1]
+
+    opener.kind = request.param
+    yield opener
+    for store in opened:
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - a test may have closed it already
+            pass

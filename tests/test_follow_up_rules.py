@@ -6,7 +6,6 @@ import pytest
 
 from bot.follow_ups import FollowUps, addressed_elsewhere, parse_switch, switch_from_env
 from bot.settings import SettingsError
-from bot.store import Store
 
 BOT = "UBOT"
 
@@ -41,18 +40,17 @@ def test_the_environment_switch(monkeypatch):
         switch_from_env("ADVISOR_SLACK_THREAD_FOLLOW_UPS", True)
 
 
-def test_threads_answered_and_channel_switches_outlast_a_restart(tmp_path, fake_advisor):
+def test_threads_answered_and_channel_switches_outlast_a_restart(open_store, fake_advisor):
     from retrieval.vocabulary import Question
 
-    store = Store(tmp_path / "advisor.sqlite3", salt="test")
+    store = open_store(salt="test")
     answer = fake_advisor.answer(Question("does a Series A startup hire ML PMs?"))
     store.save_answer("a1", Question(answer.question, "U1", "slack", "C1", "100.1"), answer, 0.1)
     follow_ups = FollowUps(store, "slack")
     assert follow_ups.wanted("C1", "100.1") and not follow_ups.wanted("C1", "200.2")
     assert not follow_ups.wanted("C2", "100.1") and FollowUps(store, "slack").answered_in("", "100.1")
     follow_ups.switch("C1", False)
-    again = FollowUps(store, "slack")  # a new process on the same store
+    again = FollowUps(open_store(salt="test"), "slack")  # a new process on the same store
     assert not again.wanted("C1", "100.1") and again.on_in("C2")
     assert not FollowUps(store, "slack", enabled=False).wanted("C2", "100.1")
     assert not FollowUps(store, "discord").answered_in("C1", "100.1"), "per platform"
-    store.close()

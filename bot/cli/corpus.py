@@ -46,6 +46,11 @@ def _change_and_reindex(args, change) -> int:
     warn(status.warnings)
     print(f"Index updated: {status.chunks} passages from {len(engine.documents)} documents "
           f"({status.embedded} texts newly embedded, the rest reused). Running bots switch to it by themselves.")
+    from bot.corpus_follow import tell_other_hosts
+
+    note = tell_other_hosts(settings(args), engine)  # hosts sharing ADVISOR_DATABASE_URL rebuild to it
+    if note:
+        print(note)
     return 0
 
 

@@ -7,12 +7,13 @@ import os
 import sys
 
 from bot import logs
-from bot.cli import ask, calibrate, corpus, evaluate, index, report, serve
+from bot.cli import ask, calibrate, corpus, evaluate, index, report, serve, store
 from bot.cli.common import EXIT_USAGE
+from retrieval.errors import AdvisorError
 
 __all__ = ["EXIT_USAGE", "build_parser", "main"]
 
-COMMANDS = (ask, index, evaluate, calibrate, serve, corpus, report)  # in the order `advisor --help` lists them
+COMMANDS = (ask, index, evaluate, calibrate, serve, corpus, report, store)  # in the order `advisor --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,17 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """The errors whose message is for the user: every AdvisorError, and three whose modules are being rewritten
-    by other work (the store, the embedder, the index store) and join AdvisorError there."""
-    from bot.store import StoreError
-    from retrieval.embedding import ModelError
-    from retrieval.errors import AdvisorError
-    from retrieval.index_store import IndexDamagedError
-
-    return AdvisorError, StoreError, ModelError, IndexDamagedError
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         logs.setup(args.verbose)  # ADVISOR_LOG_FORMAT=json|text; tokens and secrets redacted
         return args.func(args)
-    except user_errors() as exc:  # bad input, settings, files: one line saying what to do, never a traceback
+    except AdvisorError as exc:  # bad input, settings, files: one line saying what to do, never a traceback
         print(f"advisor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -18,4 +18,9 @@ def cmd_index(args) -> int:
     warn(status.warnings)
     print(f"Indexed {status.chunks} passages from {len(advisor.engine.documents)} documents "
           f"({status.embedded} newly embedded, the rest reused) into {advisor.engine.store.folder}.")
+    from bot.corpus_follow import tell_other_hosts
+
+    note = tell_other_hosts(settings(args), advisor.engine)  # hosts sharing ADVISOR_DATABASE_URL rebuild to it
+    if note:
+        print(note)
     return 0

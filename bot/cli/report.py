@@ -12,14 +12,14 @@ def cmd_report(args) -> int:
     """Read the store (never create it), print tables, or write an HTML page with --out."""
     from bot.cli.common import settings as settings_of
     from bot.report.build import ReportError, build_report, parse_limit, parse_since
-    from bot.store import StoreError, StoreReader
+    from bot.store import StoreError, open_reader
 
     window = parse_since(args.since, datetime.now(timezone.utc))
     limit = parse_limit(args.limit)
     out = _check_out(Path(args.out).expanduser()) if args.out else None
     settings = settings_of(args)
     try:
-        with StoreReader(settings.store_path) as reader:
+        with open_reader(settings) as reader:  # SQLite, or PostgreSQL with ADVISOR_DATABASE_URL
             report = build_report(reader, window, limit)
     except StoreError as exc:
         raise ReportError(str(exc)) from None

@@ -1,10 +1,8 @@
-"""The answer and feedback store: SQLite (WAL, thread-safe), user ids kept as salted hashes unless turned off."""
+"""The default store, for one host: SQLite in the data folder (WAL, thread-safe), user ids kept as salted hashes."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import re
@@ -14,62 +12,14 @@ import threading
 import time
 from pathlib import Path
 
-from retrieval.answer import Answer, AnswerSentence, Citation
+from bot.store import migrations
+from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, PRIVATE_THREAD, SALT_ENV, StoreError, UserHashing,
+                              answer_row, hash_user_ids_from_env, to_record)
+from retrieval.vocabulary import Answer
 
 logger = logging.getLogger(__name__)
 
-SALT_ENV = "ADVISOR_USER_SALT"
-HASH_ENV = "ADVISOR_HASH_USER_IDS"
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-PRIVATE_THREAD = "ask:"  # thread key prefix of a user's private /ask conversation in a channel
 _HASHED = re.compile(r"[0-9a-f]{64}")
-
-
-class StoreError(Exception):
-    """The store is missing, unreadable or not an advisor store; the message says what to do."""
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    platform TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    thread TEXT NOT NULL,
-    user_hash TEXT NOT NULL,
-    question TEXT NOT NULL,
-    context TEXT NOT NULL,        -- JSON list of earlier questions used as context
-    answer TEXT NOT NULL,
-    abstained INTEGER NOT NULL,
-    citations TEXT NOT NULL,      -- JSON list of citations
-    sentences TEXT NOT NULL,      -- JSON list of {text, citation}
-    latency_ms REAL NOT NULL
-    -- later columns (written_by, delivered) are added by Store._migrate, also to stores made before them
-);
-CREATE INDEX IF NOT EXISTS answers_created ON answers(created);
-CREATE TABLE IF NOT EXISTS events (  -- platform event ids already handled by some process on this store
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    answer_id TEXT NOT NULL REFERENCES answers(id),
-    user_hash TEXT NOT NULL,
-    created REAL NOT NULL,
-    helpful INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    PRIMARY KEY (answer_id, user_hash)
-);
-CREATE TABLE IF NOT EXISTS channel_settings (  -- switches set per channel, e.g. /ask follow-ups off
-    platform TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (platform, channel, name)
-);
-CREATE INDEX IF NOT EXISTS answers_thread ON answers(platform, channel, thread);
-"""
 
 
 def _salt_for(path: Path) -> str:
@@ -96,19 +46,6 @@ def _salt_for(path: Path) -> str:
     finally:
         temp.unlink()
     return salt
-
-
-def hash_user_ids_from_env() -> bool:
-    """ADVISOR_HASH_USER_IDS: hash user ids (the default, also when unset) unless it is 0/false/no/off."""
-    value = os.environ.get(HASH_ENV, "").strip().lower()
-    if value in _FALSE:
-        return False
-    if value in _TRUE or not value:
-        return True
-    from bot.settings import SettingsError
-
-    raise SettingsError(f"{HASH_ENV} must be 1 (store salted hashes of user ids, the default) "
-                        f"or 0 (keep raw platform user ids), not {value!r}.")
 
 
 def _create_private(path: Path) -> None:
@@ -147,15 +84,30 @@ def _open_error(path: Path, exc: Exception) -> "StoreError":
                       "the user running the bot, or point --data-dir or ADVISOR_STORE at a writable folder.")
 
 
-class Store:
-    """Questions, answers with their citations, and feedback, in one SQLite file.
+class SqliteSchema:
+    """The migrations' view of a SQLite connection (inside the caller's transaction)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def execute(self, sql: str) -> None:
+        self.db.execute(sql)
+
+    def columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+
+
+class Store(UserHashing):
+    """Questions, answers with their citations, and feedback, in one SQLite file (the default store).
 
     One connection guarded by a lock: writes are small and quick, and WAL lets readers of the file
-    (reports, a second process) work while the bot writes.
+    (reports, a second process) work while the bot writes. Several processes on one host share it.
     """
 
+    shared = False  # replicas on other hosts cannot reach this file
+
     def __init__(self, path: Path | str, salt: str | None = None, hash_user_ids: bool | None = None):
-        """Open (or create) the store.
+        """Open (or create) the store, applying any migration it lacks.
 
         Args:
             path: the SQLite file; its folder is created.
@@ -163,6 +115,7 @@ class Store:
             hash_user_ids: False keeps raw platform user ids (default: ADVISOR_HASH_USER_IDS, which defaults to on).
         """
         self.path = Path(path)
+        self.where = str(self.path)
         self.hash_user_ids = hash_user_ids_from_env() if hash_user_ids is None else hash_user_ids
         self._lock = threading.Lock()
         self._db = None
@@ -177,8 +130,7 @@ class Store:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
-                self._db.executescript(_SCHEMA)
-                self._migrate()
+            self.applied = self.migrate()  # the migrations this open applied (names)
             self._file = _identity(self.path)  # /healthz notices the file being deleted or replaced
             _make_private(self.path)
         except (sqlite3.Error, OSError) as exc:
@@ -186,38 +138,45 @@ class Store:
                 self._db.close()
             raise _open_error(self.path, exc) from None
 
-    def _migrate(self) -> None:
-        """Bring a store made by an earlier version up to date (idempotent; runs at every open)."""
-        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(answers)")}
-        if "written_by" not in columns:  # stores made before generated answers existed
-            self._db.execute("ALTER TABLE answers ADD COLUMN written_by TEXT NOT NULL DEFAULT ''")
-        if "delivered" not in columns:  # 1 delivered, 0 not, NULL where the platform does not say
-            self._db.execute("ALTER TABLE answers ADD COLUMN delivered INTEGER")
-        if self.hash_user_ids:  # /ask conversations were keyed "ask:<raw user id>" before they were hashed
-            raw = self._db.execute("SELECT DISTINCT thread FROM answers WHERE substr(thread, 1, ?) = ?",
-                                   (len(PRIVATE_THREAD), PRIVATE_THREAD))
-            for (thread,) in raw.fetchall():
-                user = thread.removeprefix(PRIVATE_THREAD)
-                if not _HASHED.fullmatch(user):
-                    self._db.execute("UPDATE answers SET thread = ? WHERE thread = ?",
-                                     (self.private_thread(user), thread))
+    def migrate(self) -> list[str]:
+        """Apply the numbered migrations this file lacks, in one transaction; returns their names.
+
+        Also hashes the /ask thread keys that stores kept as "ask:<raw user id>" before they were hashed (data,
+        not schema: it depends on the salt, so it is checked at every open).
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one process migrates at a time
+            try:
+                schema = SqliteSchema(self._db)
+                schema.execute(migrations.TRACKING)
+                applied = {r[0] for r in self._db.execute("SELECT version FROM schema_migrations")}
+                done = []
+                for number, name, step in migrations.pending(applied):
+                    step(schema)
+                    self._db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (number, name, time.time()))
+                    done.append(f"{number:03d}_{name}")
+                if self.hash_user_ids:
+                    self._hash_private_threads()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return done
+
+    def _hash_private_threads(self) -> None:
+        raw = self._db.execute("SELECT DISTINCT thread FROM answers WHERE substr(thread, 1, ?) = ?",
+                               (len(PRIVATE_THREAD), PRIVATE_THREAD))
+        for (thread,) in raw.fetchall():
+            user = thread.removeprefix(PRIVATE_THREAD)
+            if not _HASHED.fullmatch(user):
+                self._db.execute("UPDATE answers SET thread = ? WHERE thread = ?", (self.private_thread(user), thread))
 
     @classmethod
-    def from_settings(cls, settings) -> "Store":
-        return cls(settings.store_path)
+    def from_settings(cls, settings):
+        """The store the settings name: PostgreSQL when ADVISOR_DATABASE_URL is set, else this SQLite file."""
+        from bot.store import open_store
 
-    def hash_user(self, user: str) -> str:
-        """A salted SHA-256 of a platform user id (stable per user, not reversible without the salt).
-
-        With hashing turned off (ADVISOR_HASH_USER_IDS=0) the raw id is kept instead.
-        """
-        if not self.hash_user_ids:
-            return user
-        return hashlib.sha256(f"{self._salt}:{user}".encode()).hexdigest()
-
-    def private_thread(self, user: str) -> str:
-        """The conversation key of one user's private questions (/ask), without the raw user id in it."""
-        return PRIVATE_THREAD + self.hash_user(user)
+        return open_store(settings)
 
     def save_answer(self, answer_id: str, question, answer: Answer, latency: float,
                     created: float | None = None) -> None:
@@ -225,20 +184,10 @@ class Store:
 
         `created` (Unix seconds, default now) is for imports and tests.
         """
-        row = (
-            answer_id, time.time() if created is None else created,
-            question.platform, question.channel, question.thread,
-            self.hash_user(question.user), question.text, json.dumps(list(question.context), ensure_ascii=False),
-            answer.text, int(answer.abstained),
-            json.dumps([c.__dict__ for c in answer.citations], ensure_ascii=False),
-            json.dumps([s.__dict__ for s in answer.sentences], ensure_ascii=False),
-            round(latency * 1000, 3), answer.written_by,
-        )
+        row = answer_row(self, answer_id, question, answer, latency, created)
         with self._writing():
-            self._db.execute(
-                "INSERT OR REPLACE INTO answers (id, created, platform, channel, thread, user_hash, question, context, "
-                "answer, abstained, citations, sentences, latency_ms, written_by) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            self._db.execute(f"INSERT OR REPLACE INTO answers ({ANSWER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             row)
 
     def mark_delivered(self, answer_id: str, delivered: bool) -> None:
         """Record whether the reply carrying an answer reached the user."""
@@ -260,29 +209,11 @@ class Store:
                 raise
             self._write_error = ""
 
-    def get_answer(self, answer_id: str) -> Answer | None:
-        """The stored answer, rebuilt (without the search hits), or None."""
-        record = self.answer_record(answer_id)
-        if record is None:
-            return None
-        return Answer(
-            question=record["question"], text=record["answer"], abstained=record["abstained"],
-            citations=tuple(Citation(**c) for c in record["citations"]),
-            sentences=tuple(AnswerSentence(**s) for s in record["sentences"]),
-            written_by=record.get("written_by") or "",
-        )
-
     def answer_record(self, answer_id: str) -> dict | None:
         """Everything stored about one answer, as a dict (citations and context decoded), or None."""
         with self._lock:
             row = self._db.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
-        if row is None:
-            return None
-        record = dict(row)
-        record["abstained"] = bool(record["abstained"])
-        for key in ("context", "citations", "sentences"):
-            record[key] = json.loads(record[key])
-        return record
+        return None if row is None else to_record(dict(row))
 
     def save_feedback(self, answer_id: str, helpful: bool, user: str, platform: str, reason: str = "",
                       created: float | None = None) -> bool:
@@ -307,7 +238,7 @@ class Store:
             rows = self._db.execute("SELECT * FROM feedback WHERE answer_id = ? ORDER BY created", (answer_id,))
             return [dict(r, helpful=bool(r["helpful"])) for r in rows.fetchall()]
 
-    def claim_event(self, event_id: str, keep_seconds: float = 3600.0) -> bool:
+    def claim_event(self, event_id: str, keep_seconds: float = EVENT_KEEP_SECONDS) -> bool:
         """True for the first process on this store to claim a platform event id; False for any later.
 
         Replicas sharing the store thus answer a retried Slack event once, whichever replica it reaches.
@@ -348,6 +279,20 @@ class Store:
             self._db.execute("INSERT INTO channel_settings VALUES (?,?,?,?,?) ON CONFLICT(platform, channel, name) "
                              "DO UPDATE SET value=excluded.value, updated=excluded.updated",
                              (platform, channel, name, value, time.time()))
+    def announce_corpus(self, fingerprint: str, documents: int, host: str) -> int:
+        """Record a new corpus version (after `corpus add` or `remove`); returns its number."""
+        with self._writing():
+            return self._db.execute(
+                "INSERT INTO corpus_version VALUES (1, 1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "version = corpus_version.version + 1, fingerprint = excluded.fingerprint, "
+                "documents = excluded.documents, host = excluded.host, updated = excluded.updated RETURNING version",
+                (fingerprint, documents, host, time.time())).fetchone()[0]
+
+    def corpus_version(self) -> dict | None:
+        """The last corpus version announced: version, fingerprint, documents, host, updated; None if none."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM corpus_version WHERE id = 1").fetchone()
+        return None if row is None else dict(row)
 
     def count(self, table: str = "answers") -> int:
         if table not in ("answers", "feedback"):
