@@ -1,0 +1,42 @@
+"""The lexical signal's tokens: what BM25 indexes, and the version a saved BM25 index is reused by."""
+
+from __future__ import annotations
+
+import hashlib
+
+from retrieval import lexical
+from tests.conftest import SHIPPED_CORPUS
+
+# The shipped corpus's tokens (each line tokenised and expanded with its synonyms) as each TOKENIZER_VERSION makes
+# them. A saved BM25 index is reused while the version is the same, so a change to the tokenising code that alters
+# any token must bump TOKENIZER_VERSION (and add its line here); one that alters none (a comment) need not.
+SHIPPED_TOKENS = {"1": "39c5c6c64bd7af475a43ac28922dce6c"}
+
+
+def tokens_digest() -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(SHIPPED_CORPUS.glob("*")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            digest.update(("\x00" + " ".join(lexical.expand(lexical.tokenize(line)))).encode())
+    return digest.hexdigest()
+
+
+def test_tokens_change_only_with_the_tokenizer_version():
+    assert SHIPPED_TOKENS.get(lexical.TOKENIZER_VERSION) == tokens_digest(), (
+        "tokenize/expand give other tokens than this TOKENIZER_VERSION did: bump it in retrieval/lexical.py "
+        "and add the new digest to SHIPPED_TOKENS")
+
+
+def test_the_saved_index_version_follows_the_tokenizer_not_the_source(monkeypatch):
+    before = lexical.code_version()
+    lexical.code_version.cache_clear()
+    monkeypatch.setattr(lexical, "TOKENIZER_VERSION", "a later tokenizer")
+    try:
+        assert lexical.code_version() != before
+    finally:
+        lexical.code_version.cache_clear()
+
+
+def test_hyphenated_words_and_acronym_plurals_give_their_parts():
+    assert {"pm", "specif"} <= set(lexical.tokenize("ML PM-specific:"))
+    assert "pm" in lexical.tokenize("PMs") and "llm" in lexical.tokenize("LLMs")
