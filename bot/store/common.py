@@ -98,3 +98,36 @@ def to_answer(record: dict) -> Answer:
         sentences=tuple(AnswerSentence(**s) for s in record["sentences"]),
         written_by=record.get("written_by") or "",
     )
+
+
+class ReportQueries:
+    """The report's queries that read alike in both databases (placeholders aside), and the context manager.
+
+    A reader sets `_param` ("?" or "%s") and gives `_rows(sql, *params)` and `close()`.
+    """
+
+    _param = "?"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def _since(since: float | None) -> float:
+        return float("-inf") if since is None else float(since)
+
+    def first_created(self) -> float | None:
+        """When the first question was recorded, or None for an empty store."""
+        return self._rows("SELECT MIN(created) AS t FROM answers")[0]["t"]
+
+    def asker_count(self, since: float | None = None) -> int:
+        """How many distinct people asked (a count only: who asked is never returned)."""
+        return self._rows(f"SELECT COUNT(DISTINCT user_hash) AS n FROM answers WHERE created >= {self._param}",
+                          self._since(since))[0]["n"]
+
+    def not_covered(self, since: float | None = None) -> list[dict]:
+        """Questions the corpus did not cover, newest first: created, platform, question."""
+        return self._rows("SELECT created, platform, question FROM answers WHERE abstained = 1 AND created >= "
+                          f"{self._param} ORDER BY created DESC", self._since(since))

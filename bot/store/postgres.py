@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.store import migrations
-from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, StoreError, UserHashing, answer_row,
+from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, ReportQueries, StoreError, UserHashing, answer_row,
                               hash_user_ids_from_env, salt_from_env, to_record)
 from retrieval.vocabulary import Answer
 
@@ -315,11 +315,13 @@ class PostgresStore(UserHashing):
         self._pool.close()
 
 
-class PostgresReader:
+class PostgresReader(ReportQueries):
     """Read-only queries over the shared database, for reports: the same methods as the SQLite StoreReader.
 
     Never creates or writes (a read-only session), never returns user ids. `since` is a Unix time; None means all.
     """
+
+    _param = "%s"
 
     def __init__(self, url: str):
         self.url, self.where = url, describe(url)
@@ -337,12 +339,6 @@ class PostgresReader:
             raise StoreError(f"no questions recorded yet in {self.where} (it has no advisor tables); run the bot "
                              "with this ADVISOR_DATABASE_URL first, or `advisor store migrate`.")
 
-    def __enter__(self) -> "PostgresReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -355,30 +351,12 @@ class PostgresReader:
             raise StoreError(f"{self.where} could not be read ({failure(exc, self.url)}); check that the database "
                              "is up and that ADVISOR_DATABASE_URL points at the bot's.") from None
 
-    @staticmethod
-    def _since(since: float | None) -> float:
-        return float("-inf") if since is None else float(since)
-
-    def first_created(self) -> float | None:
-        """When the first question was recorded, or None for an empty store."""
-        return self._rows("SELECT MIN(created) AS t FROM answers")[0]["t"]
-
     def daily_counts(self, since: float | None = None) -> list[dict]:
         """Questions per UTC day, platform and outcome: day (YYYY-MM-DD), platform, abstained, n."""
         return self._rows(
             "SELECT to_char(to_timestamp(created) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, platform, abstained, "
             "COUNT(*) AS n FROM answers WHERE created >= %s GROUP BY 1, 2, 3 ORDER BY 1, platform COLLATE \"C\"",
             self._since(since))
-
-    def asker_count(self, since: float | None = None) -> int:
-        """How many distinct people asked (a count only: who asked is never returned)."""
-        return self._rows("SELECT COUNT(DISTINCT user_hash) AS n FROM answers WHERE created >= %s",
-                          self._since(since))[0]["n"]
-
-    def not_covered(self, since: float | None = None) -> list[dict]:
-        """Questions the corpus did not cover, newest first: created, platform, question."""
-        return self._rows("SELECT created, platform, question FROM answers WHERE abstained = 1 AND created >= %s "
-                          "ORDER BY created DESC", self._since(since))
 
     def feedback_rows(self, since: float | None = None) -> list[dict]:
         """Verdicts given since then, newest first: answer_id, created, helpful, reason, platform, and the

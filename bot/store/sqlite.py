@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from bot.store import migrations
-from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, PRIVATE_THREAD, SALT_ENV, StoreError, UserHashing,
-                              answer_row, hash_user_ids_from_env, to_record)
+from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, PRIVATE_THREAD, SALT_ENV, ReportQueries,
+                              StoreError, UserHashing, answer_row, hash_user_ids_from_env, to_record)
 from retrieval.vocabulary import Answer
 
 logger = logging.getLogger(__name__)
@@ -337,7 +337,7 @@ class Store(UserHashing):
         return True
 
 
-class StoreReader:
+class StoreReader(ReportQueries):
     """Read-only queries over an existing store, for reports. Never creates or writes, never returns user ids.
 
     `since` is a Unix time; None means everything. Use as a context manager or call close().
@@ -365,12 +365,6 @@ class StoreReader:
             raise StoreError(f"{self.path} is a SQLite database but not an advisor store (it has no answers "
                              "and feedback tables); point --data-dir or ADVISOR_STORE at the bot's store.")
 
-    def __enter__(self) -> "StoreReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -383,29 +377,11 @@ class StoreReader:
             raise StoreError(f"{self.path} could not be read ({exc}); it may be damaged. "
                              "Restore it from a backup or point ADVISOR_STORE at another store.") from None
 
-    @staticmethod
-    def _since(since: float | None) -> float:
-        return float("-inf") if since is None else float(since)
-
-    def first_created(self) -> float | None:
-        """When the first question was recorded, or None for an empty store."""
-        return self._rows("SELECT MIN(created) AS t FROM answers")[0]["t"]
-
     def daily_counts(self, since: float | None = None) -> list[dict]:
         """Questions per UTC day, platform and outcome: day (YYYY-MM-DD), platform, abstained, n."""
         return self._rows(
             "SELECT date(created, 'unixepoch') AS day, platform, abstained, COUNT(*) AS n FROM answers "
             "WHERE created >= ? GROUP BY day, platform, abstained ORDER BY day, platform", self._since(since))
-
-    def asker_count(self, since: float | None = None) -> int:
-        """How many distinct people asked (a count only: who asked is never returned)."""
-        return self._rows("SELECT COUNT(DISTINCT user_hash) AS n FROM answers WHERE created >= ?",
-                          self._since(since))[0]["n"]
-
-    def not_covered(self, since: float | None = None) -> list[dict]:
-        """Questions the corpus did not cover, newest first: created, platform, question."""
-        return self._rows("SELECT created, platform, question FROM answers WHERE abstained = 1 AND created >= ? "
-                          "ORDER BY created DESC", self._since(since))
 
     def feedback_rows(self, since: float | None = None) -> list[dict]:
         """Verdicts given since then, newest first: answer_id, created, helpful, reason, platform, and the
