@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable
 
 from bot.guards import BoundedDict
-from bot.settings import SettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -16,19 +14,6 @@ SETTING = "thread_follow_ups"  # the per-channel switch's name in the store
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _COMMAND = re.compile(r"follow[- ]?ups?\s*(?P<value>\S*)", re.IGNORECASE)
 SWITCH_USAGE = "Use `follow-ups on` or `follow-ups off`."
-
-
-def switch_from_env(name: str, default: bool) -> bool:
-    """An on/off setting (1/0, true/false, yes/no, on/off); unset or empty: `default`."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in _ON:
-        return True
-    if value in _OFF:
-        return False
-    raise SettingsError(f"{name} must be 1 (answer replies in a thread the bot answered in without a new mention) "
-                        f"or 0 (only mentions), not {value!r}.")
 
 
 def parse_switch(text: str) -> bool | None | str:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 
 from aiohttp import web
 
 from bot.settings import SettingsError
+from bot.variables import value
 
 logger = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
 PORT_ENV, HOST_ENV = "ADVISOR_HEALTH_PORT", "ADVISOR_HEALTH_HOST"
-DEFAULT_HOST = "127.0.0.1"  # a container's HEALTHCHECK runs inside it; set 0.0.0.0 for probes from outside
 
 
 async def healthz(service) -> web.Response:
@@ -37,12 +36,8 @@ def add_route(web_app: web.Application, service) -> None:
 
 def address_from_env() -> tuple[str, int] | None:
     """(host, port) from ADVISOR_HEALTH_HOST / ADVISOR_HEALTH_PORT; None when no port is set."""
-    raw = os.environ.get(PORT_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise SettingsError(f"{PORT_ENV} should be a TCP port number (1-65535) such as 8080, or unset it.")
-    return os.environ.get(HOST_ENV, "").strip() or DEFAULT_HOST, int(raw)
+    port = value(PORT_ENV)
+    return None if port is None else (value(HOST_ENV), port)
 
 
 async def listen(web_app: web.Application, host: str, port: int, hint: str,

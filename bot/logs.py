@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 from datetime import datetime, timezone
+
+from bot import variables
 
 __all__ = ["ANSWERS", "FORMAT_ENV", "JsonFormatter", "RedactFilter", "log_format", "redact", "setup"]
 
@@ -16,10 +17,7 @@ ANSWERS = "advisor.answers"  # the logger of the one record per question handled
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "[redacted]"
 
-# variables whose values must never reach a log line, whatever their shape
-SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_TOKEN",
-                    "ADVISOR_LLM_API_KEY", "ADVISOR_USER_SALT", "ADVISOR_DATABASE_URL")
-DATABASE_URL = "ADVISOR_DATABASE_URL"  # its password alone is a secret too
+DATABASE_URL = "ADVISOR_DATABASE_URL"  # besides the whole URL (a declared secret), its password alone
 # Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxe- and app-level xapp-) and Discord bot tokens
 # (base64 user id . timestamp . HMAC); both shapes are public, see the platforms' token docs
 TOKEN_PATTERNS = re.compile(
@@ -34,9 +32,10 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 def _secrets() -> list[str]:
-    values = {os.environ.get(name, "").strip() for name in SECRET_VARIABLES}
+    """The values of the variables declared secret (bot/variables.py), as set, whether well-formed or not."""
+    values = {variables.raw(name) for name in variables.SECRETS}
     found = {v for v in values if len(v) >= 8}  # short values would mask words
-    found |= _database_password(os.environ.get(DATABASE_URL, "").strip())
+    found |= _database_password(variables.raw(DATABASE_URL))
     return sorted(found, key=len, reverse=True)
 
 
@@ -73,7 +72,7 @@ def _redact_value(value, secrets: list[str]):
 class RedactFilter(logging.Filter):
     """Rewrites each record in place so that no handler sees a token: message, arguments, traceback, extras.
 
-    The secrets are read from the environment when the filter is made (at start, after settings load).
+    The secrets' values are read when the filter is made (at start, after settings load).
     """
 
     def __init__(self, secrets: list[str] | None = None):
@@ -120,12 +119,7 @@ class JsonFormatter(logging.Formatter):
 
 def log_format() -> str:
     """"json" or "text", from ADVISOR_LOG_FORMAT (default text); anything else is a SettingsError."""
-    from bot.settings import SettingsError
-
-    value = os.environ.get(FORMAT_ENV, "").strip().lower() or "text"
-    if value not in ("json", "text"):
-        raise SettingsError(f"{FORMAT_ENV} should be json or text, not {value!r}.")
-    return value
+    return variables.value(FORMAT_ENV)
 
 
 OWN_LOGGERS = ("advisor", "bot", "retrieval")

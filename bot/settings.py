@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.errors import AdvisorError
+from bot.variables import BY_NAME, SettingsError, check, value
 
-logger = logging.getLogger(__name__)
+__all__ = ["INDEX_CHECK_SECONDS", "LLM_TIMEOUT", "PROJECT_ROOT", "Settings", "SettingsError", "default_corpus_dir"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LLM_TIMEOUT = 5.0  # seconds a generated answer may take before the extractive one is shown
-INDEX_CHECK_SECONDS = 5.0  # a running bot looks for a newer index this often: a readlink, so cheap
-DATABASE_URL_ENV = "ADVISOR_DATABASE_URL"  # the shared PostgreSQL store; unset: SQLite in the data folder
-
-
-class SettingsError(AdvisorError):
-    """A setting is missing or malformed; the message names the variable to set."""
+LLM_TIMEOUT = BY_NAME["ADVISOR_LLM_TIMEOUT"].default  # seconds a generated answer may take before the extractive one
+INDEX_CHECK_SECONDS = BY_NAME["ADVISOR_INDEX_CHECK_SECONDS"].default  # a readlink, so cheap
 
 
 def default_corpus_dir() -> Path:
@@ -62,103 +55,34 @@ class Settings:
 
     @property
     def store_path(self) -> Path:
-        return Path(os.environ.get("ADVISOR_STORE") or self.data_dir / "advisor.sqlite3")
+        return value("ADVISOR_STORE") or self.data_dir / "advisor.sqlite3"
 
     @classmethod
     def from_env(cls, corpus: str | None = None, data_dir: str | None = None, model: str | None = None) -> "Settings":
-        env = os.environ
+        """The settings every command shares; every variable they read is checked first (bot/variables.py)."""
+        check("advisor")
         return cls(
-            corpus_dir=Path(corpus or env.get("ADVISOR_CORPUS") or default_corpus_dir()).expanduser(),
-            data_dir=Path(data_dir or env.get("ADVISOR_DATA_DIR") or Path.cwd() / ".advisor").expanduser(),
-            model=model or env.get("ADVISOR_MODEL") or None,
-            query_threads=threads_from_env(),
-            index_check_seconds=index_check_seconds(),
-            database_url=database_url_from_env(),
+            corpus_dir=Path(corpus or value("ADVISOR_CORPUS") or default_corpus_dir()).expanduser(),
+            data_dir=Path(data_dir or value("ADVISOR_DATA_DIR") or Path.cwd() / ".advisor").expanduser(),
+            model=model or value("ADVISOR_MODEL"),
+            query_threads=value("ADVISOR_TORCH_THREADS"),
+            index_check_seconds=value("ADVISOR_INDEX_CHECK_SECONDS"),
+            database_url=value("ADVISOR_DATABASE_URL"),
             **llm_from_env(),
         )
 
 
-def index_check_seconds() -> float:
-    """ADVISOR_INDEX_CHECK_SECONDS: how often a running advisor looks for a newer index (default 5 s)."""
-    raw = os.environ.get("ADVISOR_INDEX_CHECK_SECONDS", "").strip()
-    if not raw:
-        return INDEX_CHECK_SECONDS
-    try:
-        value = float(raw)
-        if value >= 0:
-            return value
-    except ValueError:
-        pass
-    logger.warning("ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds such as 5 (0 checks before every "
-                   "question); using %g.", INDEX_CHECK_SECONDS)
-    return INDEX_CHECK_SECONDS
-
-
-def threads_from_env() -> int:
-    """ADVISOR_TORCH_THREADS: CPU threads that encode one question (default 1, best when the cores are shared)."""
-    raw = os.environ.get("ADVISOR_TORCH_THREADS", "").strip()
-    if not raw:
-        return 1
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"ADVISOR_TORCH_THREADS must be a whole number of threads, 1 or more (it is '{raw}').")
-    return int(raw)
-def database_url_from_env() -> str:
-    """ADVISOR_DATABASE_URL, checked: "" when unset, else a postgresql:// URL. Errors never repeat the URL (it may
-    hold a password)."""
-    from urllib.parse import urlsplit
-
-    url = os.environ.get(DATABASE_URL_ENV, "").strip()
-    if not url:
-        return ""
-    hint = "it should look like postgresql://USER:PASSWORD@HOST:5432/DATABASE (or unset it for SQLite)."
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise SettingsError(f"{DATABASE_URL_ENV} does not look right (its port is not a number): {hint}") from None
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise SettingsError(f"{DATABASE_URL_ENV} does not look right: {hint}")
-    if not parts.hostname and "host=" not in parts.query:
-        raise SettingsError(f"{DATABASE_URL_ENV} names no host: {hint}")
-    return url
-
-
 def llm_from_env() -> dict:
-    """ADVISOR_LLM_URL, _MODEL, _API_KEY and _TIMEOUT, checked; all empty when ADVISOR_LLM_URL is unset."""
-    from urllib.parse import urlsplit
-
-    env = os.environ
-    url = env.get("ADVISOR_LLM_URL", "").strip()
-    model = env.get("ADVISOR_LLM_MODEL", "").strip()
+    """ADVISOR_LLM_URL, _MODEL, _API_KEY and _TIMEOUT, checked together; all empty when ADVISOR_LLM_URL is unset."""
+    url, model = value("ADVISOR_LLM_URL"), value("ADVISOR_LLM_MODEL")
     if not url:
         if model:
             raise SettingsError("ADVISOR_LLM_MODEL is set but ADVISOR_LLM_URL is not: set ADVISOR_LLM_URL to an "
                                 "OpenAI-compatible endpoint (e.g. http://localhost:11434/v1), "
                                 "or unset ADVISOR_LLM_MODEL.")
         return {}
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError("ADVISOR_LLM_URL does not look right: it should be an http(s) URL such as "
-                            "http://localhost:11434/v1 or https://api.openai.com/v1.")
     if not model:
         raise SettingsError("ADVISOR_LLM_MODEL is not set: name the model ADVISOR_LLM_URL should use "
                             "(e.g. llama3.1:8b or gpt-4o-mini).")
-    raw_timeout = env.get("ADVISOR_LLM_TIMEOUT", "").strip() or str(LLM_TIMEOUT)
-    try:
-        timeout = float(raw_timeout)
-    except ValueError:
-        timeout = 0.0
-    if not 0 < timeout <= 120:
-        raise SettingsError("ADVISOR_LLM_TIMEOUT should be a number of seconds between 0 and 120, such as 5.")
-    return {"llm_url": url, "llm_model": model, "llm_api_key": env.get("ADVISOR_LLM_API_KEY", "").strip(),
-            "llm_timeout": timeout}
-
-
-def require_env(name: str, prefix: str = "", hint: str = "") -> str:
-    """The value of a required variable, or a SettingsError saying exactly what to set."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"{name} is not set. {hint}".strip())
-    if prefix and not value.startswith(prefix):
-        raise SettingsError(f"{name} does not look right: it should start with '{prefix}'. {hint}".strip())
-    return value
+    return {"llm_url": url, "llm_model": model, "llm_api_key": value("ADVISOR_LLM_API_KEY"),
+            "llm_timeout": value("ADVISOR_LLM_TIMEOUT")}

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from bot.core import Advisor
+from bot.variables import BY_NAME
 from retrieval.answer import Style
 from retrieval.calibration import Calibration
 from retrieval.engine import Engine
@@ -30,7 +31,7 @@ TEST_DATABASE_URL = os.environ.get("ADVISOR_TEST_DATABASE_URL", "").strip()
 def clean_env(tmp_path_factory, monkeypatch):
     """No real tokens or user settings leak into a test; data goes to a temp folder."""
     for name in list(os.environ):
-        if name.startswith(_SECRET_PREFIXES):
+        if name.startswith(_SECRET_PREFIXES) or name in BY_NAME:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ADVISOR_DATA_DIR", str(tmp_path_factory.mktemp("advisor-data")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.follow_ups import FollowUps, addressed_elsewhere, parse_switch, switch_from_env
+from bot.follow_ups import FollowUps, addressed_elsewhere, parse_switch
 from bot.settings import SettingsError
+from bot.variables import value
 
 BOT = "UBOT"
 
@@ -32,12 +33,12 @@ def test_the_switch_command(text, wanted):
 
 
 def test_the_environment_switch(monkeypatch):
-    assert switch_from_env("ADVISOR_SLACK_THREAD_FOLLOW_UPS", True) is True
+    assert value("ADVISOR_SLACK_THREAD_FOLLOW_UPS") is True and value("ADVISOR_DISCORD_THREAD_FOLLOW_UPS") is False
     monkeypatch.setenv("ADVISOR_SLACK_THREAD_FOLLOW_UPS", " Off ")
-    assert switch_from_env("ADVISOR_SLACK_THREAD_FOLLOW_UPS", True) is False
+    assert value("ADVISOR_SLACK_THREAD_FOLLOW_UPS") is False
     monkeypatch.setenv("ADVISOR_SLACK_THREAD_FOLLOW_UPS", "2")
     with pytest.raises(SettingsError, match="ADVISOR_SLACK_THREAD_FOLLOW_UPS must be 1 .* or 0 .*not '2'"):
-        switch_from_env("ADVISOR_SLACK_THREAD_FOLLOW_UPS", True)
+        value("ADVISOR_SLACK_THREAD_FOLLOW_UPS")
 
 
 def test_threads_answered_and_channel_switches_outlast_a_restart(open_store, fake_advisor):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.corpus_admin import add_file
-from bot.settings import index_check_seconds
+from bot.settings import Settings, SettingsError
 from retrieval.engine import Engine
 from retrieval.generations import READERS, Generations
 from retrieval.index_store import IndexStore
@@ -125,14 +125,14 @@ def test_the_index_is_checked_at_most_every_check_seconds(corpus_dir, index_dir)
     assert bot.refresh() is True and bot.generation != old_generation
 
 
-def test_check_seconds_comes_from_the_environment(monkeypatch, caplog):
-    assert index_check_seconds() == 5
+def test_check_seconds_comes_from_the_environment(monkeypatch):
+    assert Settings.from_env().index_check_seconds == 5
     monkeypatch.setenv("ADVISOR_INDEX_CHECK_SECONDS", "0.5")
-    assert index_check_seconds() == 0.5
-    monkeypatch.setenv("ADVISOR_INDEX_CHECK_SECONDS", "soon")
-    with caplog.at_level(logging.WARNING):
-        assert index_check_seconds() == 5
-    assert "ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds" in caplog.text
+    assert Settings.from_env().index_check_seconds == 0.5
+    for bad in ("soon", "-1"):  # a typo stops the command at start, like every other malformed setting
+        monkeypatch.setenv("ADVISOR_INDEX_CHECK_SECONDS", bad)
+        with pytest.raises(SettingsError, match=f"ADVISOR_INDEX_CHECK_SECONDS should be a number of seconds.*'{bad}'"):
+            Settings.from_env()
 
 
 def test_a_damaged_new_generation_is_not_installed_and_the_old_one_keeps_answering(corpus_dir, index_dir, caplog):

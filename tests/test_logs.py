@@ -12,6 +12,7 @@ from bot import logs
 from bot.cli.entry import main
 from bot.service import ChatService
 from bot.store import Store
+from bot.variables import SECRETS
 from retrieval.vocabulary import Question
 
 USER = "U0RAWUSERID42"  # fake platform user id: must never reach a log line
@@ -129,6 +130,20 @@ def test_configured_secrets_and_token_shapes_are_redacted(captured, monkeypatch)
     assert records[1]["token"] == "[redacted]" and records[1]["nested"] == ["[redacted]"]
     assert "ValueError: auth failed for [redacted]" in records[2]["traceback"]
     assert records[3]["message"] == "docs: ml-pm.guide-v2.txt and career.ladder.md stay readable"
+
+
+@pytest.mark.parametrize("name", SECRETS)
+def test_every_declared_secret_is_redacted_whatever_its_shape(captured, monkeypatch, name):
+    secret = f"plain-words-{len(name)}-not-token-shaped"  # matches no token pattern: redacted for being declared
+    monkeypatch.setenv(name, secret)
+    lines = captured(fmt="json")
+    logging.getLogger("bot.leaky").warning("%s is %s", name, secret, extra={"given": [secret]})
+    try:
+        raise ValueError(f"refused {secret}")
+    except ValueError:
+        logging.getLogger("bot.leaky").exception("call failed")
+    text = "\n".join(lines())
+    assert secret not in text and f"{name} is [redacted]" in text and "refused [redacted]" in text
 
 
 def test_text_format_redacts_too(captured, monkeypatch):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.follow_ups import FollowUps, addressed_elsewhere, switch_from_env
+from bot.follow_ups import FollowUps, addressed_elsewhere
+from bot.variables import value
 
 FOLLOW_UPS_ENV = "ADVISOR_DISCORD_THREAD_FOLLOW_UPS"
 MAX_CHOICES = 25  # Discord's limit on autocomplete choices
@@ -18,7 +19,7 @@ def follow_ups_from_env(store) -> FollowUps:
     Off by default: Discord sends the text of such messages only with the privileged Message Content intent,
     which must be switched on in the developer portal first (Bot > Privileged Gateway Intents).
     """
-    return FollowUps(store, "discord", switch_from_env(FOLLOW_UPS_ENV, default=False))
+    return FollowUps(store, "discord", value(FOLLOW_UPS_ENV))
 
 
 def mentioned_elsewhere(message: discord.Message, me_id: int, my_role_id: int | None = None) -> bool:

@@ -8,8 +8,9 @@ import re
 
 from slack_sdk.errors import SlackApiError
 
-from bot.follow_ups import SWITCH_USAGE, FollowUps, addressed_elsewhere, parse_switch, switch_from_env
+from bot.follow_ups import SWITCH_USAGE, FollowUps, addressed_elsewhere, parse_switch
 from bot.slack.client import slack_error
+from bot.variables import value
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def mentioned_users(text: str) -> list[str]:
 
 def follow_ups_from_env(store) -> FollowUps:
     """ADVISOR_SLACK_THREAD_FOLLOW_UPS: 1 (default) answers replies in threads advisor answered in; 0 only mentions."""
-    return FollowUps(store, "slack", switch_from_env(FOLLOW_UPS_ENV, default=True))
+    return FollowUps(store, "slack", value(FOLLOW_UPS_ENV))
 
 
 def is_follow_up(event: dict, bot_user_id: str | None, follow_ups: FollowUps) -> bool:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 
+from bot.variables import value
 from retrieval.errors import AdvisorError
 from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
 SALT_ENV = "ADVISOR_USER_SALT"
 HASH_ENV = "ADVISOR_HASH_USER_IDS"
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 PRIVATE_THREAD = "ask:"  # thread key prefix of a user's private /ask conversation in a channel
 EVENT_KEEP_SECONDS = 3600.0  # Slack retries for a few minutes; claims older than this are forgotten
 
@@ -26,19 +25,12 @@ class StoreError(AdvisorError):
 
 def hash_user_ids_from_env() -> bool:
     """ADVISOR_HASH_USER_IDS: hash user ids (the default, also when unset) unless it is 0/false/no/off."""
-    value = os.environ.get(HASH_ENV, "").strip().lower()
-    if value in _FALSE:
-        return False
-    if value in _TRUE or not value:
-        return True
-    from bot.settings import SettingsError
-
-    raise SettingsError(f"{HASH_ENV} must be 1 (store salted hashes of user ids, the default) "
-                        f"or 0 (keep raw platform user ids), not {value!r}.")
+    return value(HASH_ENV)
 
 
 def salt_from_env() -> str:
-    return os.environ.get(SALT_ENV, "").strip()
+    """ADVISOR_USER_SALT, or "" (each store then keeps a salt of its own)."""
+    return value(SALT_ENV)
 
 
 class UserHashing:

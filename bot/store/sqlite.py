@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from bot.store import migrations
-from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, PRIVATE_THREAD, SALT_ENV, ReportQueries,
-                              StoreError, UserHashing, answer_row, hash_user_ids_from_env, to_record)
+from bot.store.common import (ANSWER_COLUMNS, EVENT_KEEP_SECONDS, PRIVATE_THREAD, ReportQueries, StoreError,
+                              UserHashing, answer_row, hash_user_ids_from_env, salt_from_env, to_record)
 from retrieval.vocabulary import Answer
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ _HASHED = re.compile(r"[0-9a-f]{64}")
 
 def _salt_for(path: Path) -> str:
     """ADVISOR_USER_SALT, else a random salt kept in a private file beside the database."""
-    salt = os.environ.get(SALT_ENV, "").strip()
+    salt = salt_from_env()
     if salt:
         return salt
     salt_file = path.with_name(path.name + ".salt")
