@@ -358,17 +358,17 @@ async def test_discord_shards_from_the_environment(fake_advisor, monkeypatch):
 
 async def test_serve_slack_http_with_json_logs_and_health_port(tmp_path):
     from tests.mock_slack_api import MockSlackAPI, SlackSender
-    from tests.test_slack_app import BOT_TOKEN, FAKE_EMBEDDER_LAUNCHER, SECRET, _free_port, fixture
+    from tests.mock_slack_api import BOT_TOKEN, SECRET
+    from tests.support import ADVISOR, fake_model_env, fixture, free_port
 
-    port, health_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ADVISOR_", "DISCORD_"))}
+    port, health_port = free_port(), free_port()
     with MockSlackAPI() as api:
-        env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
-                   ADVISOR_DATA_DIR=str(tmp_path / "data"), ADVISOR_CORPUS=str(SHIPPED_CORPUS), HF_HUB_OFFLINE="1",
-                   ADVISOR_LOG_FORMAT="json", ADVISOR_HEALTH_PORT=str(health_port))
+        env = fake_model_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
+                             ADVISOR_DATA_DIR=str(tmp_path / "data"), ADVISOR_CORPUS=str(SHIPPED_CORPUS),
+                             ADVISOR_LOG_FORMAT="json", ADVISOR_HEALTH_PORT=str(health_port))
         log = tmp_path / "serve.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER, "serve", "slack", "--http",
+            proc = subprocess.Popen([*ADVISOR, "serve", "slack", "--http",
                                      "--host", "127.0.0.1", "--port", str(port)],
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:

@@ -7,7 +7,6 @@ side talks to a mock Discord API on 127.0.0.1 (tests/mock_discord_api.py) that r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from pathlib import Path
@@ -24,26 +23,10 @@ from bot.service import ChatService
 from bot.settings import SettingsError
 from bot.store import Store
 from tests.mock_discord_api import APPLICATION_ID, MockDiscordAPI
+from tests.support import ASHA, CHANNEL, GUILD, RAVI, THREAD, answer_id_of, custom_ids, deliver, payload
 
 FIXTURES = Path(__file__).parent / "fixtures" / "discord"
-GUILD = "1100000000000000000"
-CHANNEL = "1110000000000000000"
-THREAD = "1110000000000000500"
-ASHA, RAVI = "1000000000000000001", "1000000000000000002"
 EPHEMERAL = 64
-
-
-def payload(name: str, **subs) -> dict:
-    """A recorded payload, with {{key}} placeholders (e.g. the answer id in a button's custom_id) filled in."""
-    text = (FIXTURES / f"{name}.json").read_text()
-    for key, value in subs.items():
-        text = text.replace("{{" + key + "}}", value)
-    return json.loads(text)
-
-
-def deliver(client: discord.Client, event: str, data: dict) -> None:
-    """Hand a gateway dispatch to discord.py exactly as its websocket reader does."""
-    client._connection.parsers[event](data)
 
 
 def slash_ask(question: str, private: bool = False, **changes) -> dict:
@@ -62,14 +45,6 @@ def assert_no_pings(api: MockDiscordAPI) -> None:
         mentions = request.message.get("allowed_mentions")
         assert mentions is not None and mentions["parse"] == [], (request.method, request.path)
         assert not mentions.get("users") and not mentions.get("roles") and not mentions.get("replied_user")
-
-
-def custom_ids(message: dict) -> list[str]:
-    return [c["custom_id"] for row in message.get("components", []) for c in row["components"]]
-
-
-def answer_id_of(message: dict) -> str:
-    return next(c for c in custom_ids(message) if c.startswith("advisor:fb:up:")).rsplit(":", 1)[1]
 
 
 @pytest.fixture

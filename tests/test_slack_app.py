@@ -6,12 +6,9 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -32,16 +29,9 @@ from bot.store import Store
 from retrieval.vocabulary import Question
 from tests.mock_slack_api import BOT_TOKEN, BOT_USER_ID, SECRET, MockSlackAPI, SlackSender, serve
 from tests.waiting import stop, wait_until_healthy
+from tests.support import ADVISOR, QUIET, fake_model_env, fixture, free_port
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
-QUIET = 0.3  # how long to wait to be sure nothing (more) is posted
-
-
-def fixture(name: str, **replace) -> dict:
-    text = (FIXTURES / name).read_text()
-    for key, value in replace.items():
-        text = text.replace(key, value)
-    return json.loads(text)
 
 
 def all_text(call) -> str:
@@ -620,24 +610,6 @@ async def test_no_raw_user_id_is_stored_whatever_users_do(slack):
 
 # -- the real command, the real model ---------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# Runs `advisor serve slack` (bot.cli.main) with the fast fake embedder: test code, not a product switch.
-FAKE_EMBEDDER_LAUNCHER = """
-import sys
-import bot.core
-from tests.fakes import HashingEmbedder
-real = bot.core.Advisor.from_settings.__func__
-fake = classmethod(lambda cls, settings, embedder=None: real(cls, settings, HashingEmbedder()))
-bot.core.Advisor.from_settings = fake
-from bot.cli.entry import main
-sys.exit(main(sys.argv[1:]))
-"""
-
 
 @pytest.mark.parametrize("model", ["fake", pytest.param("real", marks=pytest.mark.model)])
 async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model):
@@ -645,20 +617,17 @@ async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model
     from tests.conftest import ROOT, SHIPPED_CORPUS
 
     data_dir = tmp_path / "data"
+    port = free_port()
+    env = fake_model_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
+                         ADVISOR_DATA_DIR=str(data_dir), ADVISOR_CORPUS=str(SHIPPED_CORPUS))
     if model == "real":
-        command = [sys.executable, "-m", "bot.cli"]
+        del env["ADVISOR_MODEL"]  # the default model
         index_dir = Settings(corpus_dir=SHIPPED_CORPUS, data_dir=data_dir).index_dir
         real_advisor = request.getfixturevalue("real_advisor")
         shutil.copytree(real_advisor.engine.store.folder, index_dir, symlinks=True)  # reuse the session's index
-    else:
-        command = [sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER]
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ADVISOR_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
-               ADVISOR_DATA_DIR=str(data_dir), ADVISOR_CORPUS=str(SHIPPED_CORPUS), HF_HUB_OFFLINE="1")
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(command + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
+        proc = subprocess.Popen(ADVISOR + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
