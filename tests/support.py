@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -155,3 +157,28 @@ def custom_ids(message: dict) -> list[str]:
 
 def answer_id_of(message: dict) -> str:
     return next(c for c in custom_ids(message) if c.startswith("advisor:fb:up:")).rsplit(":", 1)[1]
+
+
+# -- the store, read from outside -------------------------------------------------------------------------
+
+def query(store, sql: str, params: tuple = ()) -> list:
+    """Rows of `sql` read through a connection of the test's own to the store's database (its public `path` or
+    `url`), as another process would see them; SQLite rows also index by column name."""
+    if store.shared:
+        import psycopg
+
+        with psycopg.connect(store.url) as conn:
+            return conn.execute(sql, params).fetchall()
+    with contextlib.closing(sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute(sql, params).fetchall()
+
+
+def dump(store) -> str:
+    """Every row of every table of the store, as text."""
+    if store.shared:
+        tables = [r[0] for r in query(store, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return "\n".join(str(row) for t in tables for row in query(store, f"SELECT * FROM {t}"))
+    with contextlib.closing(sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        return "\n".join(db.iterdump())
+

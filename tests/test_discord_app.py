@@ -23,7 +23,7 @@ from bot.service import ChatService
 from bot.settings import SettingsError
 from bot.store import Store
 from tests.mock_discord_api import APPLICATION_ID, MockDiscordAPI
-from tests.support import ASHA, CHANNEL, GUILD, RAVI, THREAD, answer_id_of, custom_ids, deliver, payload
+from tests.support import ASHA, CHANNEL, GUILD, RAVI, THREAD, answer_id_of, custom_ids, deliver, dump, payload, query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "discord"
 EPHEMERAL = 64
@@ -392,10 +392,10 @@ async def test_no_raw_user_id_is_stored_whatever_users_do(bot, api, store):
     await api.wait_for("POST", rf"^/channels/{CHANNEL}/messages$", 2)
     assert store.count() == 6 and store.feedback(answer_id)[0]["reason"]
 
-    dump = "\n".join(store._db.iterdump())  # every table, every column
+    stored = dump(store)  # every table, every column
     for user in (ASHA, RAVI):
-        assert user not in dump
-    [follow_up] = [r for r in (store.answer_record(i) for (i,) in store._db.execute("SELECT id FROM answers"))
+        assert user not in stored
+    [follow_up] = [r for r in (store.answer_record(i) for (i,) in query(store, "SELECT id FROM answers"))
                    if r["question"] == "and at Series B?"]
     assert follow_up["context"] == ["Does a Series A startup hire ML PMs?"], "/ask follow-ups keep their context"
 

@@ -29,7 +29,7 @@ from bot.store import Store
 from retrieval.vocabulary import Question
 from tests.mock_slack_api import BOT_TOKEN, BOT_USER_ID, SECRET, MockSlackAPI, SlackSender, serve
 from tests.waiting import stop, wait_until_healthy
-from tests.support import ADVISOR, QUIET, fake_model_env, fixture, free_port
+from tests.support import ADVISOR, QUIET, dump, fake_model_env, fixture, free_port, query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 
@@ -131,7 +131,7 @@ async def test_follow_up_in_the_thread_uses_the_earlier_question(slack):
     posts = await slack.api.wait_async("chat.postMessage", 2)
     assert posts[1].body["thread_ts"] == "1700000100.000100"
     store = slack.service.store
-    rows = store._db.execute("SELECT question, context FROM answers ORDER BY created").fetchall()
+    rows = query(store, "SELECT question, context FROM answers ORDER BY created")
     assert [r["question"] for r in rows] == ["does a Series A startup hire ML PMs?", "and at Series B?"]
     assert json.loads(rows[1]["context"]) == ["does a Series A startup hire ML PMs?"]
     assert not slack.api.calls_to("conversations.replies")  # remembered, no need to read the thread
@@ -148,7 +148,7 @@ async def test_follow_up_in_a_thread_not_remembered_reads_the_thread(slack):
     assert post.body["thread_ts"] == "1700000100.000100"
     [replies] = slack.api.calls_to("conversations.replies")
     assert replies.body["ts"] == "1700000100.000100" and replies.body["channel"] == "C0GENERAL"
-    [(context,)] = slack.service.store._db.execute("SELECT context FROM answers").fetchall()
+    [(context,)] = query(slack.service.store, "SELECT context FROM answers")
     assert json.loads(context) == ["Do Series A startups hire ML PMs?"]
 
 
@@ -314,7 +314,7 @@ async def test_health_check(slack):
 # -- Slack's temporary errors, garbage and replays ----------------------------------------------------
 
 def delivered_flags(store: Store) -> list:
-    return [r[0] for r in store._db.execute("SELECT delivered FROM answers")]
+    return [r[0] for r in query(store, "SELECT delivered FROM answers")]
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -555,7 +555,7 @@ async def test_message_shortcut_answers_that_message_in_its_thread(slack):
     assert status == 200
     [post] = await slack.api.wait_async("chat.postMessage")
     assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000850.000850"
-    [(question,)] = slack.service.store._db.execute("SELECT question FROM answers").fetchall()
+    [(question,)] = query(slack.service.store, "SELECT question FROM answers")
     assert question == "Do Series A startups hire ML PMs & data PMs?"
 
 
@@ -600,11 +600,11 @@ async def test_no_raw_user_id_is_stored_whatever_users_do(slack):
         await asyncio.sleep(0.02)
     assert store.count() == 6 and store.feedback(mention_id)[0]["reason"]
 
-    dump = "\n".join(store._db.iterdump())  # every table, every column
+    stored = dump(store)  # every table, every column
     for user in ("U0LEAD", "U0ASKER", "U0READER"):
-        assert user not in dump
-    [(context,)] = store._db.execute("SELECT context FROM answers WHERE question = 'and at Series B?' "
-                                     "AND thread LIKE 'ask:%'").fetchall()
+        assert user not in stored
+    [(context,)] = query(store, "SELECT context FROM answers WHERE question = 'and at Series B?' "
+                                "AND thread LIKE 'ask:%'")
     assert json.loads(context) == ["does a Series A startup hire ML PMs?"], "the /ask follow-up still has its context"
 
 
