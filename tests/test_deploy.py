@@ -224,21 +224,16 @@ def unit(name: str) -> configparser.ConfigParser:
 
 @pytest.mark.parametrize("platform", ["slack", "discord"])
 def test_systemd_units(platform):
-    parsed = unit(f"advisor-{platform}.service")
-    service = parsed["Service"]
-    assert service["User"] == "advisor" and service["WorkingDirectory"] == "/opt/advisor"
-    assert service["EnvironmentFile"] == "/etc/advisor/advisor.env"
+    """What the unit must agree on with the code and with itself (its syntax: test_systemd_analyze_verify)."""
+    service = unit(f"advisor-{platform}.service")["Service"]
     command = shlex.split(service["ExecStart"])
-    assert command[0] == "/opt/advisor/.venv/bin/advisor" and command[1:] == ["serve", platform]
-    build_parser().parse_args(command[1:])
-    assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == str(EXIT_USAGE)
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
-                       "ProtectHome": "yes", "StateDirectory": "advisor"}.items():
-        assert service[key] == value, key
+    assert command[1:] == ["serve", platform]
+    build_parser().parse_args(command[1:])  # a command the CLI accepts
+    assert command[0] == f"{service['WorkingDirectory']}/.venv/bin/advisor"
+    assert service["RestartPreventExitStatus"] == str(EXIT_USAGE)  # a usage error is not retried forever
     text = (DEPLOY / "systemd" / f"advisor-{platform}.service").read_text()
-    assert "ADVISOR_DATA_DIR=/var/lib/advisor" in text and service["ReadWritePaths"] == "/var/lib/advisor"
-    assert "ADVISOR_LOG_FORMAT=json" in text
-    assert parsed["Install"]["WantedBy"] == "multi-user.target"
+    data_dir = f"/var/lib/{service['StateDirectory']}"  # the folder systemd creates and lets the service write
+    assert f"ADVISOR_DATA_DIR={data_dir}" in text and service["ReadWritePaths"] == data_dir
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")

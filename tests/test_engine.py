@@ -38,7 +38,7 @@ def test_ten_thousand_character_question_is_refused_saying_the_limit():
     with pytest.raises(QuestionError) as err:
         check_question("why " * 2500)
     message = str(err.value)
-    assert "10,000" in message or "9,999" in message  # its length, stripped
+    assert "9,999 characters" in message  # its length once stripped ("why " * 2500 ends on a space)
     assert f"{MAX_QUESTION_CHARS:,}" in message
 
 
@@ -47,10 +47,6 @@ def test_question_at_the_limit_is_accepted_and_stripped():
     assert check_question(f"  {text}\n") == text
     with pytest.raises(QuestionError):
         check_question(text + "a")
-
-
-def test_question_error_is_a_value_error():
-    assert issubclass(QuestionError, ValueError)
 
 
 def test_bad_question_is_refused_before_anything_is_indexed(tmp_path):
@@ -266,7 +262,7 @@ def test_any_change_to_the_files_is_seen_without_a_full_read_first(corpus_dir, t
         path.rename(corpus_dir / "guide.txt")
     engine = Engine(corpus_dir, index_dir, HashingEmbedder())
     status = engine.ensure_index()
-    assert status.rebuilt or change == "renamed"  # a renamed file may keep its id and its chunks
+    assert status.rebuilt  # a rename too: the index records each document's path, which changed
     texts = " ".join(c.text for c in engine.retriever.index.chunks)
     if change == "same size":
         assert "junior LEVELS" in texts
