@@ -44,6 +44,8 @@ from bot.slack.app import create_app  # noqa: E402
 from bot.slack.serve import start_http_server  # noqa: E402
 from bot.slack.settings import SlackTokens  # noqa: E402
 from bot.store import Store  # noqa: E402
+# The one import from tests/: the mock Slack Web API is test code (canned replies, recorded calls) the product does
+# not ship, and this benchmark runs from a checkout as the suite does; a copy here would drift from the suite's.
 from tests.mock_slack_api import MockSlackAPI, SlackSender  # noqa: E402
 
 SECRET = "0123456789abcdef0123456789abcdef"  # fake
@@ -96,14 +98,11 @@ def refusal_plan(events: int, refuse: int) -> set[int]:
 def make_advisor(real: bool, workdir: Path):
     from bot.core import Advisor
     from bot.settings import Settings
-    from retrieval.engine import Engine
 
     if real:
         advisor = Advisor.from_settings(Settings.from_env())
-    else:
-        from tests.fakes import HashingEmbedder
-
-        advisor = Advisor(Engine(ROOT / "corpus", workdir / "index", HashingEmbedder()))
+    else:  # the fake model by name, as `ADVISOR_MODEL=fake:hashing` selects it
+        advisor = Advisor.from_settings(Settings(corpus_dir=ROOT / "corpus", data_dir=workdir, model="fake:hashing"))
     advisor.prepare()
     return advisor
 

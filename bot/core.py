@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from bot.llm import AnswerWriter
 from bot.settings import Settings
 from retrieval.calibration import Calibration
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedding import load_embedder
 from retrieval.engine import Engine, IndexStatus, QuestionError, check_question
 from retrieval.vocabulary import Answer, Question
 
@@ -36,7 +36,7 @@ class Advisor:
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder=None) -> "Advisor":
-        embedder = embedder or SentenceTransformerEmbedder(settings.model)
+        embedder = embedder or load_embedder(settings.model)
         writer = AnswerWriter.from_settings(settings)
         if writer is not None:
             logger.info("answers are written by %s at %s from the retrieved passages", writer.model,

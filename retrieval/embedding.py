@@ -1,4 +1,4 @@
-"""Text embedders: sentence-transformers (loaded lazily, offline for local paths) and its fast query path."""
+"""Text embedders: sentence-transformers (loaded lazily), its fast query path, and models known by name (the fake)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -163,6 +163,28 @@ class SentenceTransformerEmbedder:
     def for_queries(self, folder: Path, threads: int = 1) -> "QueryEmbedder":
         """The embedder questions are encoded with: the ONNX export in `folder`, else this model on `threads`."""
         return QueryEmbedder(self, folder, threads)
+
+
+# Models known by name rather than loaded by sentence-transformers: the name -> a factory of the embedder.
+# `fake:hashing` is the test and demo double (retrieval/fake_embedder.py); it has no query encoder to export.
+NAMED_MODELS: dict[str, Callable[[], object]] = {}
+
+
+def _fake_hashing():
+    from retrieval.fake_embedder import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+NAMED_MODELS["fake:hashing"] = _fake_hashing
+
+
+def load_embedder(spec: str | None):
+    """The embedder a model setting (ADVISOR_MODEL or --model) names: a named model of `NAMED_MODELS`, else a
+    sentence-transformers model (name or folder; the default when unset)."""
+    if spec in NAMED_MODELS:
+        return NAMED_MODELS[spec]()
+    return SentenceTransformerEmbedder(spec)
 
 
 class QueryEmbedder:

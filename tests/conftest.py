@@ -16,7 +16,7 @@ from bot.variables import BY_NAME
 from retrieval.answer import Style
 from retrieval.calibration import Calibration
 from retrieval.engine import Engine
-from tests.fakes import HashingEmbedder
+from retrieval.fake_embedder import NAME as FAKE_MODEL, HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"
@@ -58,16 +58,18 @@ def fake_embedder() -> HashingEmbedder:
 
 @pytest.fixture
 def fake_model(monkeypatch) -> list[HashingEmbedder]:
-    """`advisor` commands run in-process with the fast fake embedder; the list holds every embedder made."""
-    import bot.core
+    """`advisor` commands run in-process with ADVISOR_MODEL=fake:hashing; the list holds every embedder made."""
+    from retrieval import embedding
 
     embedders: list[HashingEmbedder] = []
+    make = embedding.NAMED_MODELS[FAKE_MODEL]
 
-    def make(model=None):
-        embedders.append(HashingEmbedder())
+    def recording():
+        embedders.append(make())
         return embedders[-1]
 
-    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", make)
+    monkeypatch.setitem(embedding.NAMED_MODELS, FAKE_MODEL, recording)
+    monkeypatch.setenv("ADVISOR_MODEL", FAKE_MODEL)
     return embedders
 
 

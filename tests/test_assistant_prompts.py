@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.assistant_prompts import SectionQuestions, questions_of
 from bot.core import Advisor
 from retrieval.engine import Engine
-from tests.fakes import HashingEmbedder
+from retrieval.fake_embedder import HashingEmbedder
 
 NEW_DOCUMENT = """# Moving into ML product management
 

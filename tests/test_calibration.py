@@ -102,7 +102,7 @@ def test_the_command_saves_into_the_data_folder_for_its_model_not_the_package(fa
     data = tmp_path / "data"
     assert main(["calibrate", "--questions", str(questions), "--data-dir", str(data),
                  "--corpus", str(corpus_dir)]) == 0
-    saved = calibration_file(data, "fake-hashing-256")
-    assert Calibration.read(saved).model == "fake-hashing-256"
+    saved = calibration_file(data, "fake:hashing")
+    assert Calibration.read(saved).model == "fake:hashing"
     assert SHIPPED_FILE.read_bytes() == shipped
-    assert Calibration.for_model("fake-hashing-256", data) == Calibration.read(saved)  # used from then on
+    assert Calibration.for_model("fake:hashing", data) == Calibration.read(saved)  # used from then on

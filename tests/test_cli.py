@@ -281,7 +281,7 @@ def test_a_question_that_is_not_valid_text_is_answered(capsys, monkeypatch, real
 
     data = tmp_path / "data"
     shutil.copytree(real_advisor.engine.store.folder, index_dir(SHIPPED_CORPUS, data), symlinks=True)
-    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", lambda model=None: real_embedder)
+    monkeypatch.setattr(bot.core, "load_embedder", lambda model=None: real_embedder)
     code, out, err = run(capsys, "ask", "--json", "--corpus", SHIPPED_CORPUS, "--data-dir", data,
                          f"{QUESTION} \udcff\udcfe \ud800")
     assert code == 0 and "Traceback" not in err, err
@@ -305,3 +305,21 @@ def test_a_reader_that_stops_early_is_not_an_error(fake_model, corpus_dir, monke
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["ask", "--corpus", str(corpus_dir), "does a Series A startup hire ML PMs?"]) == 0
     assert "advisor:" not in capsys.readouterr().err
+
+
+def test_the_fake_model_by_name_runs_the_real_command_without_torch_or_an_export(tmp_path):
+    """`ADVISOR_MODEL=fake:hashing advisor ask`: the named test double, no torch, no ONNX export beside the index."""
+    from tests.support import ADVISOR as ADVISOR_MODULE, fake_model_env
+
+    data = tmp_path / "data"
+    env = fake_model_env(ADVISOR_CORPUS=str(SHIPPED_CORPUS), ADVISOR_DATA_DIR=str(data))
+    proc = subprocess.run([sys.executable, "-X", "importtime", *ADVISOR_MODULE[1:], "ask", "--json", QUESTION],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert "retrieval.fake_embedder" in imported
+    assert not {"torch", "sentence_transformers", "onnxruntime"} & imported
+    assert json.loads(proc.stdout)["citations"]
+    index = index_dir(SHIPPED_CORPUS, data)
+    assert IndexStore(index).read_manifest().model == "fake:hashing"
+    assert not list(index.rglob("*.onnx")), "the fake has no query encoder to export"

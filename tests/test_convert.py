@@ -5,55 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+from pypdf import PdfReader
 
 from retrieval.chunking import chunk_document
 from retrieval.convert import ConversionError, convert_file, document_id, reflow, to_stored_text
 from retrieval.documents import read_document
+from tests.support import ARTICLE, NAV_ONLY, NEGOTIATION_LINES, make_pdf
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
-ARTICLE = FIXTURES / "career-switch-article.html"
-NAV_ONLY = FIXTURES / "navigation-only.html"
 BOILERPLATE = ("Home", "Log in", "cookies", "Popular posts", "bootcamp", "All rights reserved", "Privacy",
                "Subscribe", "dataLayer", "7 min read")
-
-NEGOTIATION_LINES = [
-    "Salary negotiation for product managers",
-    "Negotiate the level before the number. A higher level moves every",
-    "band of the offer, while a higher number inside a level is capped.",
-    "Ask the recruiter for the salary band in writing before the final round.",
-]
-
-
-def make_pdf(path: Path, pages: list[list[str]], title: str = "", author: str = "", password: str = "") -> Path:
-    """A real PDF with a text layer (Helvetica text drawn line by line), written by pypdf."""
-    writer = PdfWriter()
-    for lines in pages:
-        page = writer.add_blank_page(612, 792)
-        if not lines:
-            continue  # a page with no text layer, like a scan
-        font = writer._add_object(DictionaryObject({
-            NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-            NameObject("/BaseFont"): NameObject("/Helvetica"), NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
-        }))
-        page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
-        ops = ["BT", "/F1 11 Tf", "14 TL", "72 720 Td"]
-        for line in lines:
-            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(f"({escaped}) Tj T*")
-        ops.append("ET")
-        stream = DecodedStreamObject()
-        stream.set_data("\n".join(ops).encode("latin-1"))
-        page[NameObject("/Contents")] = writer._add_object(stream)
-    if title or author:
-        writer.add_metadata({k: v for k, v in (("/Title", title), ("/Author", author)) if v})
-    if password:
-        writer.encrypt(password, algorithm="RC4-128")
-    with open(path, "wb") as f:
-        writer.write(f)
-    return path
 
 
 # --- HTML -----------------------------------------------------------------------------------------

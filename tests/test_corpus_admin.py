@@ -12,7 +12,7 @@ from retrieval.corpus_admin import CorpusChangeError, add_file, add_files, list_
 from retrieval.documents import load_corpus, read_document
 from retrieval.index_store import IndexStore
 from tests.commands import assert_one_line_error, run
-from tests.test_convert import ARTICLE, NAV_ONLY, NEGOTIATION_LINES, make_pdf
+from tests.support import ARTICLE, NAV_ONLY, NEGOTIATION_LINES, make_pdf
 
 ARTICLE_ID = "breaking-into-product-management-from-engineering"
 SHIPPED_IDS = ["ai-ml-data-pm-guide", "ai-pm-vs-ml-pm"]

@@ -14,7 +14,7 @@ from bot.discord.app import create_bot
 from bot.service import ChatService
 from bot.store import Store
 from tests.mock_discord_api import APPLICATION_ID, MockDiscordAPI
-from tests.test_discord_app import CHANNEL, GUILD, RAVI, THREAD, answer_id_of, deliver, payload
+from tests.support import CHANNEL, GUILD, RAVI, THREAD, answer_id_of, deliver, payload
 
 QUIET = 0.3  # how long to wait to be sure nothing (more) is sent
 AUTOCOMPLETE = 8  # the interaction callback type that carries choices

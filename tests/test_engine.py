@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
@@ -15,7 +14,8 @@ from retrieval.documents import CorpusError
 from retrieval.engine import MAX_QUESTION_CHARS, Engine, QuestionError, check_question
 from retrieval.index_store import IndexStore
 from retrieval.vocabulary import Question
-from tests.fakes import HashingEmbedder
+from retrieval.fake_embedder import HashingEmbedder
+from tests.support import assert_well_formed, normalise
 
 QUESTIONS = [
     "does a Series A startup hire ML PMs?",
@@ -23,31 +23,6 @@ QUESTIONS = [
     "how many technical interview rounds does an ML PM loop have?",
     "how long do I boil pasta?",
 ]
-
-
-def normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def assert_well_formed(answer, advisor: Advisor) -> None:
-    """Whatever is answered: numbered citations, each used, each quoting the passage it names."""
-    if answer.abstained:
-        assert answer.citations == () and answer.sentences == ()
-        assert "don't cover" in answer.text
-        return
-    assert answer.citations, "an answer always cites"
-    assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-    cited = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
-    assert set(cited) == {c.number for c in answer.citations}
-    assert re.search(r"\[\d+\]\.?$", answer.text), "the answer ends on a citation"
-    chunks = {c.id: c for c in advisor.engine.retriever.index.chunks}
-    for citation in answer.citations:
-        chunk = chunks[citation.chunk_id]
-        assert (citation.doc_id, citation.title, citation.section) == (chunk.doc_id, chunk.doc_title, chunk.section)
-        for piece in citation.quote.split("…"):
-            assert normalise(piece) in normalise(chunk.text), (piece, chunk.text)
-    for sentence in answer.sentences:
-        assert 1 <= sentence.citation <= len(answer.citations)
 
 
 # --- questions ------------------------------------------------------------------------------------
@@ -63,7 +38,7 @@ def test_ten_thousand_character_question_is_refused_saying_the_limit():
     with pytest.raises(QuestionError) as err:
         check_question("why " * 2500)
     message = str(err.value)
-    assert "10,000" in message or "9,999" in message  # its length, stripped
+    assert "9,999 characters" in message  # its length once stripped ("why " * 2500 ends on a space)
     assert f"{MAX_QUESTION_CHARS:,}" in message
 
 
@@ -72,10 +47,6 @@ def test_question_at_the_limit_is_accepted_and_stripped():
     assert check_question(f"  {text}\n") == text
     with pytest.raises(QuestionError):
         check_question(text + "a")
-
-
-def test_question_error_is_a_value_error():
-    assert issubclass(QuestionError, ValueError)
 
 
 def test_bad_question_is_refused_before_anything_is_indexed(tmp_path):
@@ -291,7 +262,7 @@ def test_any_change_to_the_files_is_seen_without_a_full_read_first(corpus_dir, t
         path.rename(corpus_dir / "guide.txt")
     engine = Engine(corpus_dir, index_dir, HashingEmbedder())
     status = engine.ensure_index()
-    assert status.rebuilt or change == "renamed"  # a renamed file may keep its id and its chunks
+    assert status.rebuilt  # a rename too: the index records each document's path, which changed
     texts = " ".join(c.text for c in engine.retriever.index.chunks)
     if change == "same size":
         assert "junior LEVELS" in texts

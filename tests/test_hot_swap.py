@@ -13,11 +13,10 @@ from bot.settings import Settings, SettingsError
 from retrieval.engine import Engine
 from retrieval.generations import READERS, Generations
 from retrieval.index_store import IndexStore
-from tests.fakes import HashingEmbedder
-from tests.test_convert import ARTICLE
+from retrieval.fake_embedder import HashingEmbedder
+from tests.support import ARTICLE
+from tests.support import ARTICLE_ID, NEW_QUESTION
 
-ARTICLE_ID = "breaking-into-product-management-from-engineering"
-NEW_QUESTION = "how long do engineers shadow a product manager before an internal transfer?"
 OLD_QUESTION = "does a Series A startup hire ML PMs?"
 DEADLINE = 60  # seconds: a bound so a broken swap fails the test instead of hanging it
 

@@ -17,7 +17,7 @@ from retrieval.generations import CURRENT, READERS
 from retrieval.index_store import IndexDamagedError, IndexStore
 from retrieval.manifest import FORMAT_VERSION
 from tests.conftest import SHIPPED_CORPUS
-from tests.fakes import HashingEmbedder
+from retrieval.fake_embedder import HashingEmbedder
 
 # The shipped corpus's chunks as each CHUNKER_VERSION makes them. A start trusts unchanged corpus files to give
 # the chunks it gave before as long as CHUNKER_VERSION is the same, so an edit to documents.py or chunking.py

@@ -9,14 +9,13 @@ import socket
 
 import pytest
 
-import bot.core
 from bot.cli import entry as cli
 from bot.core import Advisor
 from bot.llm import AnswerWriter, WriterError, chat_endpoint, check_reply, split_sentences, to_messages
 from bot.settings import Settings, SettingsError
 from retrieval.vocabulary import Question
 from tests.fake_llm_server import FakeLLMServer
-from tests.fakes import HashingEmbedder
+from retrieval.fake_embedder import HashingEmbedder
 
 QUESTION = "does a Series A startup hire ML PMs?"
 OUT_OF_SCOPE = "how long do I boil pasta?"
@@ -275,7 +274,7 @@ def test_check_reply_accepts_grouped_citations(fake_advisor):
 # --- the CLI -------------------------------------------------------------------------------------------------
 
 def test_cli_ask_uses_the_model_when_set(corpus_dir, monkeypatch, capsys, llm):
-    monkeypatch.setattr(bot.core, "SentenceTransformerEmbedder", lambda model=None: HashingEmbedder())
+    monkeypatch.setenv("ADVISOR_MODEL", "fake:hashing")  # the fake embedder, by name
     monkeypatch.setenv("ADVISOR_LLM_URL", llm.base_url)
     monkeypatch.setenv("ADVISOR_LLM_MODEL", MODEL)
     assert cli.main(["ask", "--corpus", str(corpus_dir), "--json", QUESTION]) == 0

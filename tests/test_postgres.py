@@ -21,7 +21,7 @@ from bot.store import Store, StoreError, StoreReader, migrations
 from bot.store.postgres import PostgresReader, PostgresStore
 from tests.commands import assert_one_line_error, run
 from tests.tcp_proxy import TcpProxy
-from tests.test_report import ENTRIES, NOW, VERDICTS, populate, sample_store
+from tests.sample_stores import ENTRIES, NOW, VERDICTS, populate, sample_store
 
 def password_of(url: str) -> str:
     return urlsplit(url).password

@@ -13,7 +13,7 @@ import pytest
 from bot.evaluation import run_eval
 from retrieval.vocabulary import Question
 from tests.conftest import ROOT, SHARED_EVAL
-from tests.test_engine import assert_well_formed
+from tests.support import assert_well_formed
 
 pytestmark = pytest.mark.model
 

@@ -6,12 +6,9 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -32,16 +29,9 @@ from bot.store import Store
 from retrieval.vocabulary import Question
 from tests.mock_slack_api import BOT_TOKEN, BOT_USER_ID, SECRET, MockSlackAPI, SlackSender, serve
 from tests.waiting import stop, wait_until_healthy
+from tests.support import ADVISOR, QUIET, dump, fake_model_env, fixture, free_port, query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
-QUIET = 0.3  # how long to wait to be sure nothing (more) is posted
-
-
-def fixture(name: str, **replace) -> dict:
-    text = (FIXTURES / name).read_text()
-    for key, value in replace.items():
-        text = text.replace(key, value)
-    return json.loads(text)
 
 
 def all_text(call) -> str:
@@ -141,7 +131,7 @@ async def test_follow_up_in_the_thread_uses_the_earlier_question(slack):
     posts = await slack.api.wait_async("chat.postMessage", 2)
     assert posts[1].body["thread_ts"] == "1700000100.000100"
     store = slack.service.store
-    rows = store._db.execute("SELECT question, context FROM answers ORDER BY created").fetchall()
+    rows = query(store, "SELECT question, context FROM answers ORDER BY created")
     assert [r["question"] for r in rows] == ["does a Series A startup hire ML PMs?", "and at Series B?"]
     assert json.loads(rows[1]["context"]) == ["does a Series A startup hire ML PMs?"]
     assert not slack.api.calls_to("conversations.replies")  # remembered, no need to read the thread
@@ -158,7 +148,7 @@ async def test_follow_up_in_a_thread_not_remembered_reads_the_thread(slack):
     assert post.body["thread_ts"] == "1700000100.000100"
     [replies] = slack.api.calls_to("conversations.replies")
     assert replies.body["ts"] == "1700000100.000100" and replies.body["channel"] == "C0GENERAL"
-    [(context,)] = slack.service.store._db.execute("SELECT context FROM answers").fetchall()
+    [(context,)] = query(slack.service.store, "SELECT context FROM answers")
     assert json.loads(context) == ["Do Series A startups hire ML PMs?"]
 
 
@@ -324,7 +314,7 @@ async def test_health_check(slack):
 # -- Slack's temporary errors, garbage and replays ----------------------------------------------------
 
 def delivered_flags(store: Store) -> list:
-    return [r[0] for r in store._db.execute("SELECT delivered FROM answers")]
+    return [r[0] for r in query(store, "SELECT delivered FROM answers")]
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -565,7 +555,7 @@ async def test_message_shortcut_answers_that_message_in_its_thread(slack):
     assert status == 200
     [post] = await slack.api.wait_async("chat.postMessage")
     assert post.body["channel"] == "C0GENERAL" and post.body["thread_ts"] == "1700000850.000850"
-    [(question,)] = slack.service.store._db.execute("SELECT question FROM answers").fetchall()
+    [(question,)] = query(slack.service.store, "SELECT question FROM answers")
     assert question == "Do Series A startups hire ML PMs & data PMs?"
 
 
@@ -610,33 +600,15 @@ async def test_no_raw_user_id_is_stored_whatever_users_do(slack):
         await asyncio.sleep(0.02)
     assert store.count() == 6 and store.feedback(mention_id)[0]["reason"]
 
-    dump = "\n".join(store._db.iterdump())  # every table, every column
+    stored = dump(store)  # every table, every column
     for user in ("U0LEAD", "U0ASKER", "U0READER"):
-        assert user not in dump
-    [(context,)] = store._db.execute("SELECT context FROM answers WHERE question = 'and at Series B?' "
-                                     "AND thread LIKE 'ask:%'").fetchall()
+        assert user not in stored
+    [(context,)] = query(store, "SELECT context FROM answers WHERE question = 'and at Series B?' "
+                                "AND thread LIKE 'ask:%'")
     assert json.loads(context) == ["does a Series A startup hire ML PMs?"], "the /ask follow-up still has its context"
 
 
 # -- the real command, the real model ---------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# Runs `advisor serve slack` (bot.cli.main) with the fast fake embedder: test code, not a product switch.
-FAKE_EMBEDDER_LAUNCHER = """
-import sys
-import bot.core
-from tests.fakes import HashingEmbedder
-real = bot.core.Advisor.from_settings.__func__
-fake = classmethod(lambda cls, settings, embedder=None: real(cls, settings, HashingEmbedder()))
-bot.core.Advisor.from_settings = fake
-from bot.cli.entry import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 @pytest.mark.parametrize("model", ["fake", pytest.param("real", marks=pytest.mark.model)])
@@ -645,20 +617,17 @@ async def test_advisor_serve_slack_http_end_to_end(api, tmp_path, request, model
     from tests.conftest import ROOT, SHIPPED_CORPUS
 
     data_dir = tmp_path / "data"
+    port = free_port()
+    env = fake_model_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
+                         ADVISOR_DATA_DIR=str(data_dir), ADVISOR_CORPUS=str(SHIPPED_CORPUS))
     if model == "real":
-        command = [sys.executable, "-m", "bot.cli"]
+        del env["ADVISOR_MODEL"]  # the default model
         index_dir = Settings(corpus_dir=SHIPPED_CORPUS, data_dir=data_dir).index_dir
         real_advisor = request.getfixturevalue("real_advisor")
         shutil.copytree(real_advisor.engine.store.folder, index_dir, symlinks=True)  # reuse the session's index
-    else:
-        command = [sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER]
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ADVISOR_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
-               ADVISOR_DATA_DIR=str(data_dir), ADVISOR_CORPUS=str(SHIPPED_CORPUS), HF_HUB_OFFLINE="1")
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(command + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
+        proc = subprocess.Popen(ADVISOR + ["serve", "slack", "--http", "--port", str(port)], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:

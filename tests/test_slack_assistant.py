@@ -17,6 +17,7 @@ from bot.slack.home import MAX_HOME_BLOCKS, to_home_view
 from bot.slack.render import MAX_BUTTON_TEXT, MAX_SECTION_TEXT
 from bot.store import Store
 from tests.mock_slack_api import MockSlackAPI, serve
+from tests.support import query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 QUIET = 0.3  # how long to wait to be sure nothing (more) is posted
@@ -36,7 +37,7 @@ def all_text(call) -> str:
 
 
 def questions_asked(store: Store) -> list[str]:
-    return [r["question"] for r in store._db.execute("SELECT question FROM answers ORDER BY created")]
+    return [r["question"] for r in query(store, "SELECT question FROM answers ORDER BY created")]
 
 
 def reply_in_thread(text: str, event_id: str, ts: str = "1700000200.000200", **event) -> dict:
@@ -111,7 +112,7 @@ async def test_a_question_in_the_panel_shows_a_status_then_the_answer_in_its_thr
     assert posts[1].body["thread_ts"] == PANEL_THREAD
     assert len(slack.api.calls_to("assistant.threads.setStatus")) == 2
     assert len(slack.api.calls_to("assistant.threads.setTitle")) == 1, "the first question names the thread"
-    row = slack.service.store._db.execute("SELECT context FROM answers WHERE question = 'and at Series B?'").fetchone()
+    [row] = query(slack.service.store, "SELECT context FROM answers WHERE question = 'and at Series B?'")
     assert json.loads(row["context"]) == ["Do startups actually hire ML PMs?"]
 
 
@@ -196,7 +197,7 @@ async def test_a_reply_in_a_thread_advisor_answered_in_is_a_follow_up(slack):
     posts = await slack.api.wait_async("chat.postMessage", 2)
     assert posts[1].body["thread_ts"] == MENTION_TS and "[1]" in all_text(posts[1])
     assert any(a.body["timestamp"] == "1700000200.000200" for a in slack.api.calls_to("reactions.add"))
-    rows = slack.service.store._db.execute("SELECT question, context FROM answers ORDER BY created").fetchall()
+    rows = query(slack.service.store, "SELECT question, context FROM answers ORDER BY created")
     assert rows[1]["question"] == "and at Series B?"
     assert json.loads(rows[1]["context"]) == ["does a Series A startup hire ML PMs?"]
 

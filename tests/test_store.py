@@ -12,6 +12,7 @@ import pytest
 
 from bot.store import Store, StoreError
 from retrieval.vocabulary import Answer, AnswerSentence, Citation, Question
+from tests.support import dump, query
 
 ANSWER = Answer(
     question="does a Series A startup hire ML PMs?",
@@ -43,23 +44,14 @@ def test_answers_and_feedback_survive_reopening(open_store):
     reopened.close()
 
 
-def everything_stored(store) -> str:
-    """Every table, every column, as text."""
-    if store.shared:
-        with store._pool.connection() as conn:
-            tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
-            return "\n".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
-    return "\n".join(store._db.iterdump())
-
-
 def test_no_raw_user_ids_anywhere(open_store):
     store = open_store()
     store.save_answer("a1", QUESTION, ANSWER, 0.1)
     store.save_feedback("a1", True, "U0READER", "slack")
     store.save_answer("a2", Question("q?", "U0ASKER", "slack", "C1", store.private_thread("U0ASKER")), ANSWER, 0.1)
-    dump = everything_stored(store)
-    assert "U0LEAD" not in dump and "U0READER" not in dump and "U0ASKER" not in dump
-    assert store.hash_user("U0LEAD") in dump
+    stored = dump(store)
+    assert "U0LEAD" not in stored and "U0READER" not in stored and "U0ASKER" not in stored
+    assert store.hash_user("U0LEAD") in stored
 
 
 def test_wal_mode_and_a_private_salt_file(tmp_path):
@@ -78,7 +70,7 @@ def test_salt_from_environment(open_store, tmp_path, monkeypatch):
     store = open_store()
     assert store.hash_user("U1") == hashlib.sha256(b"pepper:U1").hexdigest()
     assert not (tmp_path / "data" / "advisor.sqlite3.salt").exists()
-    assert "pepper" not in everything_stored(store)
+    assert "pepper" not in dump(store)
 
 
 def test_two_hosts_opening_one_store_hash_a_user_the_same_way(open_store):
@@ -166,11 +158,7 @@ def test_migrations_are_numbered_applied_once_and_recorded(open_store):
     assert store.migrate() == []  # all applied at open
     second = open_store()
     assert second.migrate() == []
-    if store.shared:
-        with store._pool.connection() as conn:
-            rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
-    else:
-        rows = store._db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    rows = query(store, "SELECT version, name FROM schema_migrations ORDER BY version")
     assert [tuple(r) for r in rows] == [(n, name) for n, name, _ in migrations.MIGRATIONS]
     assert migrations.latest() == len(rows) >= 4
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
 import subprocess
 import sys
 import time
@@ -19,9 +18,7 @@ from bot.slack.render import ACTION_HELPFUL
 from bot.store.postgres import PostgresStore
 from tests.conftest import ROOT
 from tests.mock_slack_api import BOT_TOKEN, SECRET, SlackSender
-from tests.test_hot_swap import ARTICLE_ID, NEW_QUESTION
-from tests.test_convert import ARTICLE
-from tests.test_slack_app import FAKE_EMBEDDER_LAUNCHER, QUIET, _free_port, fixture
+from tests.support import ADVISOR, ARTICLE, ARTICLE_ID, NEW_QUESTION, QUIET, fake_model_env, fixture, free_port
 from tests.waiting import stop, wait_until_healthy
 
 DEADLINE = 60  # seconds for anything to happen: a bound, so a broken follower fails instead of hanging
@@ -31,7 +28,7 @@ class Host:
     """One `advisor serve slack --http` process: its data folder, port, log and signed sender."""
 
     def __init__(self, name: str, tmp_path: Path, env: dict):
-        self.name, self.data_dir, self.port = name, tmp_path / name, _free_port()
+        self.name, self.data_dir, self.port = name, tmp_path / name, free_port()
         self.log = tmp_path / f"{name}.log"
         self.env = dict(env, ADVISOR_DATA_DIR=str(self.data_dir))
         self.proc: subprocess.Popen | None = None
@@ -40,7 +37,7 @@ class Host:
     def start(self) -> None:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER, "serve", "slack", "--http", "--port", str(self.port),
+                [*ADVISOR, "serve", "slack", "--http", "--port", str(self.port),
                  "-v"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
 
     @property
@@ -49,7 +46,7 @@ class Host:
 
     def advisor(self, *argv) -> subprocess.CompletedProcess:
         """`advisor ARGV` on this host (its data folder, the fake embedder), to completion."""
-        return subprocess.run([sys.executable, "-c", FAKE_EMBEDDER_LAUNCHER, *map(str, argv)], cwd=ROOT, env=self.env,
+        return subprocess.run([*ADVISOR, *map(str, argv)], cwd=ROOT, env=self.env,
                               capture_output=True, text=True, timeout=DEADLINE)
 
 
@@ -66,10 +63,9 @@ def answer_id_of(post) -> str:
 
 
 async def test_two_hosts_share_one_database(api, tmp_path, corpus_dir, postgres_url):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ADVISOR_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url, HF_HUB_OFFLINE="1",
-               ADVISOR_CORPUS=str(corpus_dir),  # one corpus folder both hosts read (a shared mount)
-               ADVISOR_DATABASE_URL=postgres_url, ADVISOR_INDEX_CHECK_SECONDS="1")
+    env = fake_model_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api.url,
+                         ADVISOR_CORPUS=str(corpus_dir),  # one corpus folder both hosts read (a shared mount)
+                         ADVISOR_DATABASE_URL=postgres_url, ADVISOR_INDEX_CHECK_SECONDS="1")
     a, b = Host("host-a", tmp_path, env), Host("host-b", tmp_path, env)
     store = PostgresStore(postgres_url)  # what the test reads back, as a third host would
     try:

@@ -1,4 +1,10 @@
-"""Test doubles: a fast deterministic embedder, so most tests need not load the real model."""
+"""A test and demo double: a fast deterministic embedder selected by the model name `fake:hashing`.
+
+It loads nothing (no torch, no weights, no ONNX export), so `ADVISOR_MODEL=fake:hashing advisor ...` starts
+in well under a second: the test suite runs real `advisor` processes with it, and benchmarks of the plumbing
+(Slack load, the store) use it to leave the model out of their figures. Its answers are only as good as
+shared words make them; never serve users with it.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,17 @@ import numpy as np
 
 from retrieval.lexical import tokenize
 
+NAME = "fake:hashing"
+
 
 class HashingEmbedder:
     """Bag of stemmed words hashed into a fixed number of dimensions, L2-normalised.
 
-    Texts sharing words are close, which is enough for retrieval tests to be meaningful.
+    Texts sharing words are close, which is enough for retrieval tests to be meaningful. `calls` and
+    `texts_embedded` count its work, so a test can tell whether an index was reused.
     """
 
-    def __init__(self, dim: int = 256, name: str = "fake-hashing-256"):
+    def __init__(self, dim: int = 256, name: str = NAME):
         self.name = name
         self._dim = dim
         self.calls = 0
