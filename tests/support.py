@@ -138,6 +138,23 @@ THREAD = "1110000000000000500"
 ASHA, RAVI = "1000000000000000001", "1000000000000000002"
 
 
+@contextlib.asynccontextmanager
+async def discord_api(monkeypatch):
+    """The mock Discord HTTP API on 127.0.0.1, with discord.py's routes pointed at it for the test."""
+    from tests.mock_discord_api import MockDiscordAPI
+
+    async with MockDiscordAPI() as server:
+        monkeypatch.setattr(discord.http.Route, "BASE", server.base)
+        yield server
+
+
+def open_test_store(tmp_path):
+    """A SQLite store in the test's folder with a fixed salt (close it after)."""
+    from bot.store import Store
+
+    return Store(tmp_path / "advisor.sqlite3", salt="test")
+
+
 def payload(name: str, **subs) -> dict:
     """A recorded payload, with {{key}} placeholders (e.g. the answer id in a button's custom_id) filled in."""
     text = (DISCORD_FIXTURES / f"{name}.json").read_text()

@@ -7,6 +7,7 @@ side talks to a mock Discord API on 127.0.0.1 (tests/mock_discord_api.py) that r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from pathlib import Path
@@ -21,9 +22,9 @@ from bot.guards import Limits
 from bot.messages import ERROR as FAILED
 from bot.service import ChatService
 from bot.settings import SettingsError
-from bot.store import Store
 from tests.mock_discord_api import APPLICATION_ID, MockDiscordAPI
-from tests.support import ASHA, CHANNEL, GUILD, RAVI, THREAD, answer_id_of, custom_ids, deliver, dump, payload, query
+from tests.support import (ASHA, CHANNEL, GUILD, RAVI, THREAD, answer_id_of, custom_ids, deliver, discord_api, dump,
+                           open_test_store, payload, query)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "discord"
 EPHEMERAL = 64
@@ -49,16 +50,14 @@ def assert_no_pings(api: MockDiscordAPI) -> None:
 
 @pytest.fixture
 async def api(monkeypatch):
-    async with MockDiscordAPI() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.base)
+    async with discord_api(monkeypatch) as server:
         yield server
 
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(tmp_path / "advisor.sqlite3", salt="test")
-    yield store
-    store.close()
+    with contextlib.closing(open_test_store(tmp_path)) as store:
+        yield store
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ command tree against the mock Discord API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 
 import discord
@@ -12,9 +13,8 @@ import pytest
 from bot.assistant_prompts import questions_of
 from bot.discord.app import create_bot
 from bot.service import ChatService
-from bot.store import Store
-from tests.mock_discord_api import APPLICATION_ID, MockDiscordAPI
-from tests.support import CHANNEL, GUILD, RAVI, THREAD, answer_id_of, deliver, payload
+from tests.mock_discord_api import APPLICATION_ID
+from tests.support import CHANNEL, GUILD, RAVI, THREAD, answer_id_of, deliver, discord_api, open_test_store, payload
 
 QUIET = 0.3  # how long to wait to be sure nothing (more) is sent
 AUTOCOMPLETE = 8  # the interaction callback type that carries choices
@@ -24,16 +24,14 @@ RAVI_USER = {"id": RAVI, "username": "ravi", "global_name": "Ravi", "discriminat
 
 @pytest.fixture
 async def api(monkeypatch):
-    async with MockDiscordAPI() as server:
-        monkeypatch.setattr(discord.http.Route, "BASE", server.base)
+    async with discord_api(monkeypatch) as server:
         yield server
 
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(tmp_path / "advisor.sqlite3", salt="test")
-    yield store
-    store.close()
+    with contextlib.closing(open_test_store(tmp_path)) as store:
+        yield store
 
 
 async def start(service) -> discord.Client:
