@@ -755,3 +755,44 @@ async def test_an_app_token_slack_refuses_is_reported_at_start(api, fake_advisor
     app = create_app(ChatService(fake_advisor), SlackTokens(BOT_TOKEN, app_token="xapp-1-bad", api_url=api.url))
     with pytest.raises(SettingsError, match="Slack refused SLACK_APP_TOKEN \\(invalid_auth\\)"):
         await asyncio.wait_for(serve_socket_mode(app, "xapp-1-bad", asyncio.Event()), 10)
+
+
+async def test_a_slow_shared_store_does_not_hold_up_other_requests(fake_advisor, tmp_path):
+    """Event claims go to the store, which may be a database on another host: while one claim waits on it, the event
+    loop keeps serving (acknowledgements of other requests must still come within Slack's 3 s)."""
+    from bot.store import Store
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    release, entered = threading.Event(), threading.Event()
+
+    class SlowStore(Store):
+        def claim_event(self, event_id, keep_seconds=3600.0):
+            entered.set()
+            release.wait(5)
+            return super().claim_event(event_id, keep_seconds)
+
+    store = SlowStore(tmp_path / "advisor.sqlite3", salt="test")
+    try:
+        app = create_app(ChatService(fake_advisor, store), SlackTokens(BOT_TOKEN, signing_secret=SECRET))
+        adapter = app.advisor_adapter
+        request = AsyncBoltRequest(body="{}", headers={})
+        passed = []
+
+        async def next_():
+            passed.append(True)
+
+        claiming = asyncio.ensure_future(adapter.skip_retries(request, {"event_id": "Ev1"}, next_))
+        ticks = 0
+        while not entered.is_set() and ticks < 500:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert entered.is_set(), "the claim was never made"
+        started = time.perf_counter()
+        await asyncio.sleep(0.05)  # the loop still runs other work while the claim waits
+        assert time.perf_counter() - started < 1.0 and not claiming.done()
+        release.set()
+        await asyncio.wait_for(claiming, 5)
+        assert passed == [True], "a first delivery is answered once the claim is won"
+    finally:
+        release.set()
+        store.close()

@@ -255,10 +255,11 @@ class DiscordAdapter:
         thread = str(message.channel.id)
         if not (self.follow_ups.enabled and message.content.strip()) or mentioned_elsewhere(message, me_id, role_id):
             return None
-        if not (thread in self.answered_in or self.follow_ups.answered_in("", thread)):
+        if not (thread in self.answered_in or await asyncio.to_thread(self.follow_ups.answered_in, "", thread)):
             return None
         where = await self._resolve(message)
-        if not isinstance(where, discord.Thread) or not self.follow_ups.on_in(str(where.parent_id)):
+        if not isinstance(where, discord.Thread) or not await asyncio.to_thread(self.follow_ups.on_in,
+                                                                                 str(where.parent_id)):
             return None
         return where
 

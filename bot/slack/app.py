@@ -67,7 +67,8 @@ class SlackAdapter:
     async def skip_retries(self, req, body, next):
         """Acknowledge and drop an event already received, here or by a replica on the same store."""
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not (self.events.first(event_id) and self._claim(event_id)):
+        # the store may be a database on another host: its calls run off the event loop, which other requests share
+        if event_id and not (self.events.first(event_id) and await asyncio.to_thread(self._claim, event_id)):
             retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
             logger.info("Event %s already received (retry %s); not answered again", event_id, retry)
             return BoltResponse(status=200, body="")
@@ -103,7 +104,7 @@ class SlackAdapter:
         if not is_question(event, context.bot_user_id):
             return
         if event.get("channel_type") != "im":
-            if is_follow_up(event, context.bot_user_id, self.follow_ups):
+            if await asyncio.to_thread(is_follow_up, event, context.bot_user_id, self.follow_ups):  # reads the store
                 await self._answer_in_channel_thread(event, client)
             return
         thread = event.get("thread_ts") or ""
@@ -219,7 +220,7 @@ class SlackAdapter:
             if is_help(text):
                 await respond(text=escape(self.service.help_text()), response_type="ephemeral")
                 return
-            switched = switch_command(text, command.get("channel_id", ""), self.follow_ups)
+            switched = await asyncio.to_thread(switch_command, text, command.get("channel_id", ""), self.follow_ups)
             if switched is not None:  # /ask follow-ups on|off: the channel's switch, not a question
                 await respond(text=switched, response_type="ephemeral")
                 return
