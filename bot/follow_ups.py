@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterable
 
 from bot.guards import BoundedDict
+from bot.variables import OFF_WORDS, ON_WORDS
 
 logger = logging.getLogger(__name__)
 
 SETTING = "thread_follow_ups"  # the per-channel switch's name in the store
-_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _COMMAND = re.compile(r"follow[- ]?ups?\s*(?P<value>\S*)", re.IGNORECASE)
 SWITCH_USAGE = "Use `follow-ups on` or `follow-ups off`."
 
@@ -25,9 +25,9 @@ def parse_switch(text: str) -> bool | None | str:
     value = match["value"].lower()
     if not value or value in ("status", "?"):
         return ""
-    if value in _ON:
+    if value in ON_WORDS:
         return True
-    if value in _OFF:
+    if value in OFF_WORDS:
         return False
     return None
 

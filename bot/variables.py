@@ -42,7 +42,7 @@ class Variable:
 
 # -- parsers ---------------------------------------------------------------------------------------------------
 
-_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+ON_WORDS, OFF_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")  # a switch's values, any case
 
 
 def text(raw: str) -> str:
@@ -57,9 +57,9 @@ def switch(on: str, off: str) -> Callable[[str], bool]:
     """1/true/yes/on or 0/false/no/off (any case)."""
 
     def parse(raw: str) -> bool:
-        if raw.lower() in _ON:
+        if raw.lower() in ON_WORDS:
             return True
-        if raw.lower() in _OFF:
+        if raw.lower() in OFF_WORDS:
             return False
         raise ValueError(f"must be 1 ({on}) or 0 ({off})")
 
