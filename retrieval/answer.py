@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -266,14 +266,23 @@ class _Asked:
     index: LoadedIndex
     wanted: dict[str, float]
     style: Style
+    scores: dict = field(default_factory=dict)  # chunk row -> `sentence_scores`: a passage may be tried twice
+
+    def sentence_scores(self, hit: Hit) -> np.ndarray:
+        """How well each sentence of the hit's passage answers (computed once per passage)."""
+        if hit.position not in self.scores:
+            start, end = self.index.sentence_rows[hit.position]
+            self.scores[hit.position] = sentence_scores(
+                self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
+                self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred)
+        return self.scores[hit.position]
 
 
 def _part(hit: Hit, asked: _Asked, lead: bool = False) -> _Part:
-    result, index = asked.result, asked.index
+    index = asked.index
     start, end = index.sentence_rows[hit.position]
     sentences = index.sentences[hit.position]
-    sims = sentence_scores(sentences, index.vectors[start:end], result.query_vector, asked.wanted,
-                           _lines(hit.chunk.text), result.corpus_mean, asked.style.sentence_centred)
+    sims = asked.sentence_scores(hit)
     previous = index.chunks[hit.position - 1] if hit.position > 0 else None
     before = ""
     if previous is not None and previous.doc_id == hit.chunk.doc_id and previous.section == hit.chunk.section:
