@@ -37,6 +37,26 @@ _LEANS = re.compile(r"^\W*(?:that|this|these|those|it|they|he|she|but|and|so|als
                     r"then|not x|but y)\b", re.IGNORECASE)
 
 
+# A sentence about the text itself or its author's act of writing ("In this guide I compare the three roles ...",
+# "I recommend reading this carefully ...", "Let's dive in"): it frames the document and never answers, yet it
+# names every topic the document covers and so sits close to many questions. It is never a sentence of the
+# answer when its passage says anything else, and a passage that says nothing else does not lead. The
+# patterns are the grammar of such framing, written by hand, not fitted to the labelled questions.
+_FRAMES = re.compile(
+    r"\b(?:in|throughout) this (?:guide|article|post|piece|essay|series|section|chapter)\b"
+    r"|\bthis (?:guide|article|post|piece|essay) (?:will|covers|explains|walks|looks|is about)\b"
+    r"|\b(?:I|we)(?:'ll| will| am going to|'m going to| are going to)? (?:compare|cover|explain|walk you|show you|"
+    r"discuss|explore|dive|break down)\b"
+    r"|\blet's (?:dive|take a look|explore|get started|begin|start)\b|\bread on\b|\bkeep reading\b"
+    r"|\bI recommend reading\b|\b(?:I|we) (?:often |frequently |constantly )?get asked\b", re.IGNORECASE)
+FRAMING_PENALTY = 1.0  # below any sentence that says something: cosines and word shares stay under it
+
+
+def frames_the_text(sentence: str) -> bool:
+    """Whether a sentence talks about its document rather than its subject ("In this guide I compare ...")."""
+    return bool(_FRAMES.search(sentence))
+
+
 def leans_on_previous(sentence: str) -> bool:
     """Whether a sentence opens by pointing back at one the reader may not have been shown."""
     return bool(_LEANS.match(sentence))
@@ -249,13 +269,15 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
         sims = (1 - centred_share) * sims + centred_share * centred
-    if not wanted or not len(sims):
+    if not len(sims):
         return sims
+    if not wanted:
+        return sims - FRAMING_PENALTY * np.array([frames_the_text(s) for s in sentences], dtype=float)
     boost = np.zeros(len(sims))
     for line in lines or [[i] for i in range(len(sims))]:
         words = {t for i in line for t in tokenize(sentences[i])}
         boost[line] = LINE_LEXICAL * _overlap(words, wanted)
-    return sims + boost
+    return sims + boost - FRAMING_PENALTY * np.array([frames_the_text(s) for s in sentences], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -307,7 +329,9 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     lead's is heard when its best passage (among all candidates, not only the hits) is close enough, so
     that where two documents disagree both positions are shown.
     """
-    hits = asked.result.hits
+    found = asked.result.hits
+    # a passage that only frames its document ("In this guide I compare ...") does not lead
+    hits = [h for h in found if not _only_frames(asked, h)] or found
     top = hits[0].score
     lead = _part(hits[0], asked, lead=True)
     margin = asked.style.lead_margin
@@ -331,6 +355,11 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     room = MAX_CITED + (asked.style.extra_for_other if len({p.hit.chunk.doc_id for p in parts}) > 1 else 0)
     further = [h for h in hits if h.position not in used][: max(0, room - len(parts))]
     return parts, further
+
+
+def _only_frames(asked: _Asked, hit: Hit) -> bool:
+    sentences = asked.index.sentences[hit.position]
+    return bool(sentences) and all(frames_the_text(s) for s in sentences)
 
 
 def _other_view(asked: _Asked, lead: _Part) -> Hit | None:

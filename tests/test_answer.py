@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.answer import Style, answer_span, compose, not_covered, suggest
+from retrieval.answer import Style, answer_span, compose, frames_the_text, not_covered, suggest
 from retrieval.chunking import Chunk, split_sentences
 from retrieval.index_store import LoadedIndex
 from retrieval.search import Hit, SearchResult
@@ -127,6 +127,46 @@ def test_a_runner_up_well_below_the_best_is_not_a_sentence_of_the_answer():
     f.passage("a", "In this guide I compare the three roles on scope.", [0.5], score=0.50)
     result = answer(f)
     assert [s.text for s in result.sentences] == ["ML PMs own the model itself."]
+
+
+@pytest.mark.parametrize("sentence", [
+    "In this guide I compare the three roles on scope, skills and pay.",
+    "I recommend reading this carefully before you commit to a specialization.",
+    "I get asked about the difference between AI, ML, and data PM roles constantly.",
+    "This article covers how to prepare for an ML PM loop.",
+    "Let's dive into what an AI PM does all day.",
+    "We'll explore the three paths below.",
+])
+def test_a_sentence_about_the_text_itself_is_told_apart(sentence):
+    assert frames_the_text(sentence)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Data PM (internal) is the lowest, but the work-life balance is often best.",
+    "Compare the offers on total compensation, not base.",  # advice, not a sentence about the text
+    "In this role you own the training data pipeline.",
+    "Ask in interviews: “Do we retrain models in-house?”",
+])
+def test_a_sentence_about_the_subject_is_not_taken_for_framing(sentence):
+    assert not frames_the_text(sentence)
+
+
+def test_a_passage_that_only_frames_its_document_does_not_lead():
+    f = Fixture()
+    f.passage("guide", "In this guide I compare the three roles on pay and hours. I recommend reading this carefully.",
+              [0.9, 0.8], score=0.90)
+    f.passage("guide", "Data PM (internal) is the lowest, but the work-life balance is often best.", [0.6], score=0.70)
+    result = answer(f, "which PM path has the most chill hours?")
+    assert result.text.startswith("Data PM (internal) is the lowest, but the work-life balance is often best. [1]")
+    assert all(not frames_the_text(s.text) for s in result.sentences)
+
+
+def test_a_framing_sentence_gives_way_to_its_passages_other_line():
+    f = Fixture()
+    f.passage("guide", "In this guide I compare the three roles on pay.\nAI PM pays slightly more on average.",
+              [0.9, 0.6], score=0.90)
+    result = answer(f, "which PM role pays more?")
+    assert [s.text for s in result.sentences] == ["AI PM pays slightly more on average."]
 
 
 def _salaries() -> Fixture:
