@@ -10,7 +10,7 @@ from tests.conftest import SHIPPED_CORPUS
 # The shipped corpus's tokens (each line tokenised and expanded with its synonyms) as each TOKENIZER_VERSION makes
 # them. A saved BM25 index is reused while the version is the same, so a change to the tokenising code that alters
 # any token must bump TOKENIZER_VERSION (and add its line here); one that alters none (a comment) need not.
-SHIPPED_TOKENS = {"1": "39c5c6c64bd7af475a43ac28922dce6c"}
+SHIPPED_TOKENS = {"1": "39c5c6c64bd7af475a43ac28922dce6c", "2": "923d191243ac2cd219a088088e573cb5"}
 
 
 def tokens_digest() -> str:
@@ -40,3 +40,16 @@ def test_the_saved_index_version_follows_the_tokenizer_not_the_source(monkeypatc
 def test_hyphenated_words_and_acronym_plurals_give_their_parts():
     assert {"pm", "specif"} <= set(lexical.tokenize("ML PM-specific:"))
     assert "pm" in lexical.tokenize("PMs") and "llm" in lexical.tokenize("LLMs")
+
+
+def test_product_manager_spelled_out_is_the_pm_the_documents_write():
+    for asked in ("AI product managers", "an AI Product Manager", "AI product management", "AI product mgmt"):
+        assert lexical.tokenize(asked) == ["ai", "pm"], asked
+    assert lexical.tokenize("a product launch manager") == ["product", "launch", "manag"]
+
+
+def test_a_spelled_out_question_ranks_the_passages_about_pms_not_the_one_that_spells_it_out():
+    texts = ["I get asked about the difference between AI, ML, and data product manager roles constantly.",
+             "Salaries reflect the gap: ML PMs at L5 start at $280K TC, while AI PMs average $250K."]
+    scores = lexical.LexicalIndex(texts).scores("do AI product managers earn less than ML product managers?")
+    assert scores[1] > scores[0]
