@@ -264,20 +264,21 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     """How well each sentence of a passage answers: its cosine with the question, plus the share of the
     question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf): the fusion's
     own blend, so that the line with the rare "Series" wins over one with the everywhere "PM" for "does a
-    Series A startup hire ML PMs?"."""
+    Series A startup hire ML PMs?". A sentence that frames its document ("In this guide ...") comes last."""
     sims = vectors @ question_vector if len(vectors) else np.zeros(0)
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
         sims = (1 - centred_share) * sims + centred_share * centred
     if not len(sims):
         return sims
+    sims = sims - FRAMING_PENALTY * np.array([frames_the_text(s) for s in sentences], dtype=float)
     if not wanted:
-        return sims - FRAMING_PENALTY * np.array([frames_the_text(s) for s in sentences], dtype=float)
+        return sims
     boost = np.zeros(len(sims))
     for line in lines or [[i] for i in range(len(sims))]:
         words = {t for i in line for t in tokenize(sentences[i])}
         boost[line] = LINE_LEXICAL * _overlap(words, wanted)
-    return sims + boost - FRAMING_PENALTY * np.array([frames_the_text(s) for s in sentences], dtype=float)
+    return sims + boost
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,7 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
 
 
 def _only_frames(asked: _Asked, hit: Hit) -> bool:
+    """Whether every sentence of the hit's passage frames its document rather than saying something."""
     sentences = asked.index.sentences[hit.position]
     return bool(sentences) and all(frames_the_text(s) for s in sentences)
 
