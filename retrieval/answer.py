@@ -331,7 +331,7 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     that where two documents disagree both positions are shown.
     """
     found = asked.result.hits
-    # a passage that only frames its document ("In this guide I compare ...") does not lead
+    # a passage that only frames its document ("In this guide I compare ...") neither leads nor is cited below
     hits = [h for h in found if not _only_frames(asked, h)] or found
     top = hits[0].score
     lead = _part(hits[0], asked, lead=True)
