@@ -222,6 +222,10 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
     if (sentences[hi].endswith(":") or len(" ".join(sentences[lo:hi + 1])) < MIN_STANDALONE_CHARS) \
             and hi + 1 < len(sentences):
         hi += 1  # "Day-to-day:" says nothing until what follows it
+    while hi > lo and sentences[hi].endswith(":") and hi + 1 == len(sentences):
+        hi -= 1  # ... and when nothing follows it in the passage, it introduces nothing: left off the end
+    if not lead and sentences[hi].endswith(":") and hi + 1 == len(sentences):
+        return lo, hi, ""  # a further sentence that only introduces what the passage does not hold
     start = lo
     while leans_on_previous(sentences[lo]) and lo > 0:
         lo -= 1  # bring what it leans on
@@ -231,8 +235,9 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
             return lo, hi, ""  # too long to read with what it leans on: a further sentence is left out
         # "ML PMs live in the feedback loop ... … They decide if a 0.5% improvement is worth the compute cost."
         out = f"{sentences[lo]} … {' '.join(sentences[start:hi + 1])}"
-    if leans_on_previous(out) and before and len(before) + len(out) < MAX_LEANING_CHARS:
-        out = f"{before} {out}"
+    if leans_on_previous(out) and before and not leans_on_previous(before) \
+            and len(before) + len(out) < MAX_LEANING_CHARS:
+        out = f"{before} {out}"  # what it leans on, if that stands alone: "They ..." before "Not X: ..." does not"
     if leans_on_previous(out) and not lead:
         return lo, hi, ""  # nothing to lean on: left out rather than shown meaning nothing
     return lo, hi, _clip(out, MAX_LEANING_CHARS)
@@ -337,7 +342,8 @@ def _select(asked: _Asked) -> tuple[list[_Part], list[Hit]]:
     lead = _part(hits[0], asked, lead=True)
     margin = asked.style.lead_margin
     rivals = [_part(h, asked, lead=True) for h in hits[1:3] if margin and h.score >= top - margin]
-    lead = max([lead, *rivals], key=lambda p: p.hit.score + LEAD_LINE * p.line_score)
+    # a close rival whose words stand alone leads before one that leans on what the reader was not shown
+    lead = max([lead, *rivals], key=lambda p: (not leans_on_previous(p.text), p.hit.score + LEAD_LINE * p.line_score))
     parts = [lead]
     for hit in hits:
         if len(parts) >= asked.style.max_sentences - 1 or hit.score < top - SAME_SOURCE_MARGIN:

@@ -108,6 +108,22 @@ def test_a_fragment_is_read_with_what_follows_it():
     assert said == " ".join(sentences)
 
 
+def test_a_predecessor_that_leans_itself_is_not_brought_along():
+    sentences = ["Not X: writing PRDs for new UIs.", "But Y: defining data labeling guidelines and error budgets."]
+    *_, said = answer_span(sentences, " ".join(sentences), np.array([0.5, 0.9]),
+                           before="They work backward from operational downtime to annotation quality.")
+    assert said == " ".join(sentences)
+
+
+def test_an_intro_with_nothing_after_it_in_the_passage_is_left_off_the_end():
+    sentences = ["Owns products built on foundation models (LLMs, image gen, code gen).", "Day-to-day:"]
+    lo, hi, said = answer_span(sentences, " ".join(sentences), np.array([0.9, 0.2]))
+    assert (lo, hi, said) == (0, 0, sentences[0])
+    alone = ["In 2026, US senior-level totals (base + bonus + equity):"]
+    assert answer_span(alone, alone[0], np.array([0.9]), lead=False)[2] == ""
+    assert answer_span(alone, alone[0], np.array([0.9]), lead=True)[2] == alone[0]
+
+
 # --- which passages the short answer speaks from ----------------------------------------------------
 
 def test_the_best_passage_leads_and_a_redundant_runner_up_adds_no_sentence():
@@ -159,6 +175,14 @@ def test_a_passage_that_only_frames_its_document_does_not_lead():
     result = answer(f, "which PM path has the most chill hours?")
     assert result.text.startswith("Data PM (internal) is the lowest, but the work-life balance is often best. [1]")
     assert all(not frames_the_text(s.text) for s in result.sentences)
+
+
+def test_a_close_rival_that_stands_alone_leads_before_a_passage_that_leans():
+    f = Fixture()
+    f.passage("article", "But Y: defining data labeling guidelines and error budgets for the model.", [0.9], score=0.80)
+    f.passage("guide", "Strong writing and policy interest: AI Trust PM is the track that fits.", [0.7], score=0.78)
+    result = answer(f, "I love drafting guidelines and rules: which PM track suits me?")
+    assert result.sentences[0].text.startswith("Strong writing and policy interest")
 
 
 def test_a_framing_sentence_gives_way_to_its_passages_other_line():
