@@ -140,7 +140,8 @@ def test_questions_never_tuned_on_are_answered_or_refused_well(real_advisor, tmp
     figures = run_eval(real_advisor, questions, tmp_path / "results.jsonl")
     print(figures)
     assert figures["hit@3"] >= 0.8, figures
-    # 0.69 with heldout6 (32 long chatty questions by another hand, answer_first 0.54 alone): a floor, not a target
+    # 0.656 over all 166 with heldout6 and heldout7 (68 long chatty questions by other hands, answer_first 0.54
+    # each alone): a floor, not a target
     assert figures["answer_first"] >= 0.65, figures
     assert figures["answer_shows_evidence"] >= 0.85, figures
     assert figures["oos_abstain"] >= 0.7, figures
