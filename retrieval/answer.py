@@ -237,7 +237,7 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
         out = f"{sentences[lo]} … {' '.join(sentences[start:hi + 1])}"
     if leans_on_previous(out) and before and not leans_on_previous(before) \
             and len(before) + len(out) < MAX_LEANING_CHARS:
-        out = f"{before} {out}"  # what it leans on, if that stands alone: "They ..." before "Not X: ..." does not"
+        out = f"{before} {out}"  # what it leans on, if that stands alone ("They ..." before "Not X: ..." does not)
     if leans_on_previous(out) and not lead:
         return lo, hi, ""  # nothing to lean on: left out rather than shown meaning nothing
     return lo, hi, _clip(out, MAX_LEANING_CHARS)
