@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.core import Advisor  # noqa: E402
 from bot.evaluation import answer_all, load_questions, score  # noqa: E402
+from bot.grown_corpus import grow_corpus  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
@@ -75,12 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     temp = None if args.data_dir else tempfile.mkdtemp(prefix="advisor-large-")
     data = Path(args.data_dir or temp)
     try:
-        large_corpus = data / "large-corpus"
-        large_corpus.mkdir(parents=True, exist_ok=True)
-        for path in [*(ROOT / "corpus").iterdir(), *(HERE / "distractors").glob("*.md")]:
-            target = large_corpus / path.name
-            if not target.exists() or target.read_bytes() != path.read_bytes():
-                shutil.copyfile(path, target)
+        large_corpus = grow_corpus(ROOT / "corpus", HERE / "distractors", data / "large-corpus")
         small = advisor_for(ROOT / "corpus", data / "small")
         large = advisor_for(large_corpus, data / "large")
         print("| set | figure | founding corpus | + 110 documents | difference |")
