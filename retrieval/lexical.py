@@ -96,6 +96,22 @@ def expand(tokens: list[str]) -> list[str]:
     return tokens + sorted(extra)
 
 
+def phrases(tokens: Sequence[str]) -> set[tuple[str, str]]:
+    """A question's phrases: each two of its words that stand next to each other (stopwords aside)."""
+    return {(a, b) for a, b in zip(tokens, tokens[1:]) if a != b}
+
+
+def holds_phrases(tokens: Sequence[str]) -> set[tuple[str, str]]:
+    """The word pairs a text holds in order, next to each other or with one word between: "practice ML
+    system design" holds the phrase "system design" of a question and also "practice system"."""
+    return set(zip(tokens, tokens[1:])) | set(zip(tokens, tokens[2:]))
+
+
+@functools.lru_cache(maxsize=4096)  # a passage comes back as a candidate often: ~7 ms a question uncached
+def _held_phrases(text: str) -> frozenset[tuple[str, str]]:
+    return frozenset(holds_phrases(tokenize(text)))
+
+
 # Bump when `tokenize` (stopwords, splitting, stemming) or `expand`'s synonyms give other tokens: a saved BM25
 # index records it and is rebuilt for another. A test pins the tokens of the shipped corpus per version, so a
 # change that alters them fails until this is bumped; an edit that alters none (a comment) costs no rebuild.
@@ -212,6 +228,20 @@ class LexicalIndex:
         n = max(1, self.size)
         df = np.array([indptr[vocab[s] + 1] - indptr[vocab[s]] if s in vocab else 0 for s in stems], dtype=np.float64)
         return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def phrase_matches(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """For each text, the share of the question's phrases it holds (`holds_phrases`), each phrase weighed by
+        the rarity of its two words. BM25 counts a word wherever it stands, so a passage with "system" in one
+        line and "design" in the next scores as one that says "system design"; this tells them apart."""
+        asked = sorted(phrases(tokenize(query)))
+        if not asked or not len(texts):
+            return np.zeros(len(texts))
+        stems = sorted({w for pair in asked for w in pair})
+        rarity = dict(zip(stems, self.idf(stems)))
+        weights = np.array([rarity[a] + rarity[b] for a, b in asked])
+        held = [_held_phrases(text) for text in texts]
+        found = np.array([[pair in pairs for pair in asked] for pairs in held], dtype=np.float64)
+        return found @ weights / weights.sum()
 
     def unknown_names(self, query: str) -> int:
         """Capitalised words (names: "Stripe", "London") the corpus never uses; after the first word."""

@@ -17,9 +17,11 @@ FEATURES = (
     "sentence",  # cosine of the question and the passage's closest sentence
     "lexical",  # BM25, divided by the best BM25 of this question
     "centred",  # cosine once the corpus's mean direction (what every passage of it shares) is removed
+    "phrase",  # share of the question's phrases (two words side by side) the passage holds, by rarity
 )
 
-# The hand-set fusion this project shipped with; `advisor calibrate` chooses the centred cosine's weight.
+# The hand-set fusion this project shipped with; `advisor calibrate` chooses the weights of the centred cosine
+# and of the question's phrases.
 DEFAULT_WEIGHTS = {"dense": 0.4, "window": 0.4, "sentence": 0.2, "lexical": 0.2}
 
 def centre(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:

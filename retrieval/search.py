@@ -104,10 +104,12 @@ class HybridRetriever:
         if top_bm25 > 0:
             found |= {int(i) for i in np.argpartition(-bm25, min(CANDIDATES, n) - 1)[:CANDIDATES] if bm25[i] > 0}
         candidates = sorted(found)
-        signals = self._signals(candidates, qv, bm25, top_bm25) if candidates else np.zeros((0, len(FEATURES)))
+        signals = self._signals(candidates, query, qv, bm25, top_bm25) if candidates \
+            else np.zeros((0, len(FEATURES)))
         return qv, candidates, top_dense, signals
 
-    def _signals(self, order: list[int], qv: np.ndarray, bm25: np.ndarray, top_bm25: float) -> np.ndarray:
+    def _signals(self, order: list[int], query: str, qv: np.ndarray, bm25: np.ndarray,
+                 top_bm25: float) -> np.ndarray:
         """The FEATURES row of each candidate chunk in `order`."""
         rows = np.array(order)
         x = np.zeros((len(order), len(FEATURES)))
@@ -115,6 +117,7 @@ class HybridRetriever:
         x[:, _COLUMN["window"]] = self._window_vectors[rows] @ qv
         x[:, _COLUMN["centred"]] = centre(self._chunk_vectors[rows], self._mean) @ centre(qv, self._mean)
         x[:, _COLUMN["lexical"]] = bm25[rows] / top_bm25 if top_bm25 > 0 else 0.0
+        x[:, _COLUMN["phrase"]] = self.lexical.phrase_matches(query, [self.index.chunks[i].embed_text for i in order])
         for r, i in enumerate(order):
             start, end = self.index.sentence_rows[i]
             x[r, _COLUMN["sentence"]] = float((self.index.vectors[start:end] @ qv).max()) if end > start \

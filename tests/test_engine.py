@@ -150,6 +150,16 @@ def test_search_ranks_the_passage_that_shares_the_question_words(fake_advisor):
     assert any("True ML PMs emerge at Series B+" in h.chunk.text for h in result.hits[:3])
 
 
+def test_the_passage_that_says_the_questions_phrase_has_the_highest_phrase_signal(fake_advisor):
+    from retrieval.ranking import FEATURES
+
+    retriever = fake_advisor.engine.retriever
+    rows, signals = retriever.candidate_signals("when do true ML PMs emerge?")
+    phrase = signals[:, FEATURES.index("phrase")]
+    best = rows[int(phrase.argmax())]
+    assert "True ML PMs emerge" in retriever.index.chunks[best].text and phrase.max() == 1.0
+
+
 def test_answer_to_dict_is_json(fake_advisor):
     data = json.loads(json.dumps(fake_advisor.answer(Question(text=QUESTIONS[0])).to_dict()))
     assert {"question", "abstained", "text", "citations"} <= set(data)

@@ -53,3 +53,25 @@ def test_a_spelled_out_question_ranks_the_passages_about_pms_not_the_one_that_sp
              "Salaries reflect the gap: ML PMs at L5 start at $280K TC, while AI PMs average $250K."]
     scores = lexical.LexicalIndex(texts).scores("do AI product managers earn less than ML product managers?")
     assert scores[1] > scores[0]
+
+
+def test_a_questions_phrases_are_its_words_side_by_side_and_a_text_holds_them_with_one_word_between():
+    asked = lexical.phrases(lexical.tokenize("a good system design practice prompt"))
+    assert ("system", "design") in asked and ("good", "system") in asked and ("good", "design") not in asked
+    held = lexical.holds_phrases(lexical.tokenize("Practice ML system design for pipelines"))
+    assert {("practic", "ml"), ("practic", "system"), ("system", "design")} <= held
+    assert ("practic", "design") not in held  # two words between are no longer a phrase
+
+
+def test_phrase_matches_tell_the_phrase_said_from_its_words_scattered_and_weigh_rare_phrases_more():
+    texts = ["Practice system design for ML pipelines, e.g. design a fraud detection system.",
+             "Work through a structured system with your team. Good design matters for every ML PM.",
+             "Our team's good system design practice prompt."]
+    index = lexical.LexicalIndex(texts + ["ML PM ML PM."] * 6)  # "ml pm" is common, "system design" is not
+    shares = index.phrase_matches("what's a good system design practice prompt for ML PM prep?", texts)
+    assert shares[0] > shares[1] and shares[2] > shares[0]  # side by side beats scattered; more phrases, more
+    assert 0.0 <= shares.min() and shares.max() <= 1.0
+    common = index.phrase_matches("ML PM system design", ["ML PM only here."])[0]
+    rare = index.phrase_matches("ML PM system design", ["System design only here."])[0]
+    assert rare > common > 0
+    assert not index.phrase_matches("design", texts).any()  # one word: no phrase to match
