@@ -9,7 +9,7 @@ import numpy as np
 
 from retrieval.chunking import split_sentences
 from retrieval.index_store import LoadedIndex
-from retrieval.lexical import tokenize
+from retrieval.lexical import holds_phrases, phrases, tokenize
 from retrieval.ranking import centre
 from retrieval.search import Hit, SearchResult
 from retrieval.vocabulary import Answer, AnswerSentence, Citation
@@ -82,6 +82,9 @@ class Style:
     # a sentence's closeness to the question blends its cosine with its cosine once the corpus's shared
     # direction is removed (this share), so that "ML PMs live in ..." does not win on the role names alone
     sentence_centred: float = 0.5
+    # weight of the question's phrases (two of its words side by side) in choosing a passage's line, beside
+    # its words' LINE_LEXICAL: "Practice system design ..." over "... a structured preparation system"
+    line_phrase: float = 0.0
     # sentences in the short answer: the lead, then another document's view (and with 3, a close passage of
     # the lead's document that says something new); a passage without a sentence is still cited below it
     max_sentences: int = 2
@@ -265,11 +268,14 @@ def _overlap(words: set[str], wanted: dict[str, float]) -> float:
 
 def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: np.ndarray,
                     wanted: dict[str, float], lines: list[list[int]] | None = None,
-                    mean: np.ndarray | None = None, centred_share: float = 0.0) -> np.ndarray:
+                    mean: np.ndarray | None = None, centred_share: float = 0.0,
+                    asked: tuple = (), phrase_weight: float = 0.0) -> np.ndarray:
     """How well each sentence of a passage answers: its cosine with the question, plus the share of the
-    question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf): the fusion's
-    own blend, so that the line with the rare "Series" wins over one with the everywhere "PM" for "does a
-    Series A startup hire ML PMs?". A sentence that frames its document ("In this guide ...") comes last."""
+    question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf), and the share
+    of the question's phrases it holds (`asked`, `retrieval.lexical.phrases`): the fusion's own blend, so that
+    the line with the rare "Series" wins over one with the everywhere "PM" for "does a Series A startup hire
+    ML PMs?", and "Practice system design ..." over "... a structured preparation system" for a system design
+    prompt. A sentence that frames its document ("In this guide ...") comes last."""
     sims = vectors @ question_vector if len(vectors) else np.zeros(0)
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
@@ -281,9 +287,20 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
         return sims
     boost = np.zeros(len(sims))
     for line in lines or [[i] for i in range(len(sims))]:
-        words = {t for i in line for t in tokenize(sentences[i])}
-        boost[line] = LINE_LEXICAL * _overlap(words, wanted)
+        tokens = [t for i in line for t in tokenize(sentences[i])]
+        boost[line] = LINE_LEXICAL * _overlap(set(tokens), wanted)
+        if phrase_weight:
+            boost[line] += phrase_weight * _phrase_share(tokens, asked, wanted)
     return sims + boost
+
+
+def _phrase_share(tokens: list[str], asked: tuple, wanted: dict[str, float]) -> float:
+    """The share of the question's phrases the tokens hold, each weighed by its two words' rarity."""
+    if not asked:
+        return 0.0
+    held = holds_phrases(tokens)
+    weights = [wanted.get(a, 1.0) + wanted.get(b, 1.0) for a, b in asked]
+    return sum(w for pair, w in zip(asked, weights) if pair in held) / sum(weights)
 
 
 @dataclass(frozen=True)
@@ -294,6 +311,7 @@ class _Asked:
     index: LoadedIndex
     wanted: dict[str, float]
     style: Style
+    phrases: tuple = ()  # the question's phrases (pairs of stems side by side), for choosing a line
     scores: dict = field(default_factory=dict)  # chunk row -> `sentence_scores`: a passage may be tried twice
 
     def sentence_scores(self, hit: Hit) -> np.ndarray:
@@ -302,7 +320,8 @@ class _Asked:
             start, end = self.index.sentence_rows[hit.position]
             self.scores[hit.position] = sentence_scores(
                 self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
-                self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred)
+                self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred,
+                self.phrases, self.style.line_phrase)
         return self.scores[hit.position]
 
 
@@ -389,9 +408,11 @@ def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None, s
     a close passage saying something else), attribute once per document, and cite every passage shown."""
     if not result.hits:
         return not_covered(question, sorted({c.doc_title for c in index.chunks}))
-    stems = sorted(set(tokenize(question)))
+    tokens = tokenize(question)
+    stems = sorted(set(tokens))
     wanted = dict(zip(stems, idf(stems) if idf is not None else np.ones(len(stems))))
-    parts, further = _select(_Asked(result, index, wanted, style))
+    asked = _Asked(result, index, wanted, style, tuple(sorted(phrases(tokens))))
+    parts, further = _select(asked)
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
     for part in parts:
@@ -404,8 +425,8 @@ def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None, s
     for hit in further:
         chunk = hit.chunk
         sents = index.sentences[hit.position]
-        start, end = index.sentence_rows[hit.position]
-        best = int(np.argmax(index.vectors[start:end] @ result.query_vector)) if end > start else 0
+        scores = asked.sentence_scores(hit)  # the line that answers best, as the answer's own are chosen
+        best = int(np.argmax(scores)) if len(scores) else 0
         citations.append(Citation(number=len(citations) + 1, doc_id=chunk.doc_id, title=chunk.doc_title,
                                   section=chunk.section, quote=_quote(sents, best, best, style.further_quote_chars),
                                   chunk_id=chunk.id))

@@ -185,6 +185,28 @@ def test_a_close_rival_that_stands_alone_leads_before_a_passage_that_leans():
     assert result.sentences[0].text.startswith("Strong writing and policy interest")
 
 
+def test_the_line_that_says_the_questions_phrase_answers_before_one_with_its_words_apart():
+    f = Fixture()
+    f.passage("guide", "Design the practice around one system of notes and reviews.\nPractice system design for ML pipelines.",
+              [0.70, 0.62], score=0.90)
+    result = answer(f, "how should I practice system design?", style=Style(line_phrase=0.2))
+    assert [s.text for s in result.sentences] == ["Practice system design for ML pipelines."]
+    # without the phrases, the closer line with the same words answers
+    result = answer(f, "how should I practice system design?", style=Style(line_phrase=0.0))
+    assert [s.text for s in result.sentences] == ["Design the practice around one system of notes and reviews."]
+
+
+def test_a_passage_cited_below_is_quoted_at_the_line_that_answers_as_the_answers_own_lines_are_chosen():
+    f = Fixture()
+    f.passage("guide", "Series B startups hire dedicated ML PMs.", [0.8], score=0.95)
+    # the closer sentence shares only "PM"; the line with the question's rarer words answers
+    f.passage("guide", "Most PMs like PM work, and the PM work they like best is the work the other PMs of their team "
+              "like to do with them every single working day.\nTrue ML PMs emerge at Series B startups.", [0.6, 0.55], score=0.7)
+    result = answer(f, "do Series B startups hire ML PMs?")  # the quote below holds one of the two
+    assert [s.text for s in result.sentences] == ["Series B startups hire dedicated ML PMs."]
+    assert result.citations[1].quote.endswith("True ML PMs emerge at Series B startups.")
+
+
 def test_a_framing_sentence_gives_way_to_its_passages_other_line():
     f = Fixture()
     f.passage("guide", "In this guide I compare the three roles on pay.\nAI PM pays slightly more on average.",
