@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bot.calibration import CENTRED_WEIGHTS
+from bot.calibration import CENTRED_WEIGHTS, PHRASE_WEIGHTS
 from retrieval.abstention import Abstainer, fit
 from retrieval.calibration import SHIPPED_FILE, Calibration, calibration_file
-from retrieval.ranking import Ranker
+from retrieval.ranking import FEATURES, Ranker
 
 
 def row(dense, fused, coverage=0.8, names=0.0):
@@ -58,6 +58,9 @@ def test_the_shipped_calibration_has_a_floor_and_a_chosen_ranker():
     assert calibration.model == "all-MiniLM-L6-v2"
     assert 0.1 < calibration.abstainer.min_dense < 0.4
     assert calibration.ranker.weights.get("centred") in CENTRED_WEIGHTS
+    # fitted with every signal the ranker has: a signal missing from the saved weights would count for nothing
+    assert set(calibration.ranker.weights) == set(FEATURES)
+    assert calibration.ranker.weights["phrase"] in PHRASE_WEIGHTS
 
 
 def test_a_broken_calibration_of_the_data_folder_falls_back_to_the_shipped_one_and_says_so(tmp_path, caplog):

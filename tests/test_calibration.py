@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -43,11 +44,11 @@ def test_each_question_is_answered_by_a_calibration_fitted_without_it(fake_advis
 
     fitting = []
 
-    def recording_fit(advisor, questions):
-        fitted_on.append({q.item["id"] for q in questions})
+    def recording_fit(advisor, items, grown=None):
+        fitted_on.append({g["id"] for g in items})
         fitting.append(True)
         try:
-            return fit(advisor, questions)
+            return fit(advisor, items, grown)
         finally:
             fitting.pop()
 
@@ -60,7 +61,8 @@ def test_each_question_is_answered_by_a_calibration_fitted_without_it(fake_advis
 
     monkeypatch.setattr(calibration, "fit_calibration", recording_fit)
     monkeypatch.setattr(calibration, "answer_all", recording_answer_all)
-    figures, results = cross_validate(fake_advisor, gold, 4)
+    held_out = cross_validate(fake_advisor, gold, 4)
+    figures, results = held_out.figures, held_out.results
     assert len(fitted_on) == 4 and sorted(answered_by) == sorted(g["id"] for g in gold)
     for qid, fit_number in answered_by.items():
         assert qid not in fitted_on[fit_number], f"{qid} was answered by a fit that saw it"
@@ -106,3 +108,80 @@ def test_the_command_saves_into_the_data_folder_for_its_model_not_the_package(fa
     assert Calibration.read(saved).model == "fake:hashing"
     assert SHIPPED_FILE.read_bytes() == shipped
     assert Calibration.for_model("fake:hashing", data) == Calibration.read(saved)  # used from then on
+
+
+def test_the_ranker_is_chosen_on_the_answers_on_both_corpora(fake_advisor, monkeypatch):
+    from retrieval.ranking import Ranker
+
+    plain, phrased = Ranker(weights={"dense": 1.0}), Ranker(weights={"dense": 1.0, "phrase": 0.2})
+    monkeypatch.setattr(calibration, "candidate_rankers", lambda: [plain, phrased])
+    grown = object()  # stands in for the grown corpus's advisor: `using` and the answers are stubbed
+    answered = []
+
+    @contextlib.contextmanager
+    def using(advisor, fitted):
+        answered.append((advisor, fitted.ranker))
+        yield
+
+    def figures(results, items):  # the phrases help only on the grown corpus, where the distractors are
+        advisor, ranker = answered[-1]
+        first = 0.7 if advisor is grown and ranker is phrased else 0.5
+        return {"answer_first": first, "answer_shows_evidence": 0.8, "conflict_shows_both": "1/2",
+                "shown_chars_median": 1500 if advisor is grown else 900}
+
+    monkeypatch.setattr(calibration, "using", using)
+    monkeypatch.setattr(calibration, "answer_all", lambda advisor, items: [])
+    monkeypatch.setattr(calibration, "score", figures)
+    items = labelled()
+    assert calibration.choose_ranker(fake_advisor, items) is plain  # a tie keeps the plainest
+    assert calibration.choose_ranker(fake_advisor, items, grown) is phrased  # longer there, yet still counted
+    assert {a for a, _ in answered} == {fake_advisor, grown}
+
+
+def test_grow_corpus_copies_both_folders_and_keeps_the_copy_in_step(tmp_path):
+    from bot.grown_corpus import grow_corpus
+
+    corpus, added, target = tmp_path / "corpus", tmp_path / "added", tmp_path / "grown"
+    corpus.mkdir(), added.mkdir()
+    (corpus / "a.txt").write_text("founding")
+    (added / "b.md").write_text("# added")
+    grow_corpus(corpus, added, target)
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt", "b.md"]
+    stamp = (target / "a.txt").stat().st_mtime_ns
+    (added / "b.md").write_text("# added, edited")
+    (added / "c.md").write_text("# new")
+    (corpus / "a.txt").rename(corpus / "renamed.txt")
+    grow_corpus(corpus, added, target)
+    assert sorted(p.name for p in target.iterdir()) == ["b.md", "c.md", "renamed.txt"]
+    assert (target / "b.md").read_text() == "# added, edited"
+    (corpus / "renamed.txt").touch()
+    grow_corpus(corpus, added, target)
+    assert (target / "renamed.txt").stat().st_mtime_ns != stamp  # a copy, re-made only for a changed file
+
+
+def test_the_command_calibrates_on_a_grown_corpus_and_reports_its_figures(fake_model, tmp_path, corpus_dir, capsys):
+    from bot.cli.entry import main
+
+    questions = tmp_path / "labelled.jsonl"
+    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    added = tmp_path / "added"
+    added.mkdir()
+    (added / "negotiation.md").write_text("# Negotiating a PM offer\n\nAsk for the band before you name a number.\n")
+    data = tmp_path / "data"
+    assert main(["calibrate", "--questions", str(questions), "--data-dir", str(data), "--corpus", str(corpus_dir),
+                 "--grown-with", str(added), "--folds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validated, grown corpus:" in out and "in-sample, grown corpus:" in out and "phrase weight" in out
+    grown = data / "calibration-grown" / "corpus"
+    assert sorted(p.name for p in grown.iterdir()) == sorted([*(p.name for p in corpus_dir.iterdir()), "negotiation.md"])
+
+
+def test_a_missing_grown_folder_is_refused_with_what_to_pass(fake_model, tmp_path, corpus_dir, capsys):
+    from bot.cli.entry import main
+
+    questions = tmp_path / "labelled.jsonl"
+    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    code = main(["calibrate", "--questions", str(questions), "--data-dir", str(tmp_path / "data"),
+                 "--corpus", str(corpus_dir), "--grown-with", str(tmp_path / "nowhere")])
+    assert code == 2
+    assert "no such folder" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -15,6 +17,10 @@ def register(sub, common) -> None:
     cal.add_argument("--folds", type=int, default=0,
                      help="first fit on all folds but one and score the one left out, for each of N folds, "
                           "and print those figures (default 0: no cross-validation)")
+    cal.add_argument("--grown-with", metavar="FOLDER",
+                     help="also choose the ranking on the corpus with FOLDER's documents added (e.g. the "
+                          "repository's benchmarks/distractors), so that it holds when a team adds documents; "
+                          "that corpus's index is kept in DATA_DIR/calibration-grown")
     cal.set_defaults(func=cmd_calibrate)
 
 
@@ -30,7 +36,8 @@ def cmd_calibrate(args) -> int:
     advisor = prepared_advisor(args)
     # default: the data folder, one file per model (never into the installed package)
     out = Path(args.out) if args.out else calibration_file(settings(args).data_dir, advisor.engine.embedder.name)
-    report = calibrate(advisor, Path(args.questions), out=out, folds=args.folds)
+    grown = grown_advisor(args, advisor) if args.grown_with else None
+    report = calibrate(advisor, Path(args.questions), out=out, folds=args.folds, grown=grown)
     for key, value in report.items():
         if isinstance(value, dict) and key not in ("abstainer", "style"):
             print(f"{key}:")
@@ -39,3 +46,26 @@ def cmd_calibrate(args) -> int:
         else:
             print(f"{key:14} {value}")
     return 0
+
+
+def grown_advisor(args, advisor):
+    """An advisor over the corpus with the documents of --grown-with added, sharing the advisor's model."""
+    from bot.cli.common import progress_bar, settings, warn
+    from bot.core import Advisor
+    from bot.grown_corpus import grow_corpus
+    from bot.settings import SettingsError
+
+    added = Path(args.grown_with).expanduser()
+    if not added.is_dir():
+        raise SettingsError(f"--grown-with {added}: no such folder; pass a folder of documents to add "
+                            "(e.g. benchmarks/distractors)")
+    base = settings(args)
+    folder = base.data_dir / "calibration-grown"
+    corpus = grow_corpus(base.corpus_dir, added, folder / "corpus")
+    grown = Advisor.from_settings(replace(base, corpus_dir=corpus, data_dir=folder), embedder=advisor.engine.embedder)
+    status = grown.prepare(progress=progress_bar())
+    warn(status.warnings)
+    if status.rebuilt:
+        print(f"Indexed the grown corpus: {status.chunks} passages ({status.embedded} newly embedded).",
+              file=sys.stderr)
+    return grown
