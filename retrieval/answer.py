@@ -397,7 +397,7 @@ def _other_view(asked: _Asked, lead: _Part) -> Hit | None:
     result = asked.result
     top = result.hits[0].score
     close = [h for doc, hits in result.by_document.items() if doc != lead.hit.chunk.doc_id
-             for h in hits if h.score >= top - asked.style.other_margin]
+             for h in hits if h.score >= top - asked.style.other_margin and not _only_frames(asked, h)]
     if not close:
         return None
     return max(close, key=lambda h: h.score + asked.style.other_lexical * h.lexical)

@@ -177,6 +177,18 @@ def test_a_passage_that_only_frames_its_document_does_not_lead():
     assert all(not frames_the_text(s.text) for s in result.sentences)
 
 
+def test_another_documents_passage_that_only_frames_it_is_not_heard_as_its_view():
+    f = Fixture()
+    f.passage("article", "Data PM (internal) is the lowest, but the work-life balance is often best.", [0.8], score=0.90)
+    f.passage("guide", "In this guide I compare the three roles on pay and hours. I recommend reading this carefully.",
+              [0.9, 0.8], score=0.85)
+    f.passage("guide", "Both roles pay alike at large tech companies.", [0.3], score=0.40)
+    result = answer(f, "which PM path has the most chill hours?", style=Style(other_line_margin=1.0))
+    assert [s.text for s in result.sentences] == [
+        "Data PM (internal) is the lowest, but the work-life balance is often best."]
+    assert all(not frames_the_text(c.quote) for c in result.citations)
+
+
 def test_a_close_rival_that_stands_alone_leads_before_a_passage_that_leans():
     f = Fixture()
     f.passage("article", "But Y: defining data labeling guidelines and error budgets for the model.", [0.9], score=0.80)
