@@ -147,16 +147,31 @@ def test_grow_corpus_copies_both_folders_and_keeps_the_copy_in_step(tmp_path):
     (added / "b.md").write_text("# added")
     grow_corpus(corpus, added, target)
     assert sorted(p.name for p in target.iterdir()) == ["a.txt", "b.md"]
-    stamp = (target / "a.txt").stat().st_mtime_ns
     (added / "b.md").write_text("# added, edited")
     (added / "c.md").write_text("# new")
     (corpus / "a.txt").rename(corpus / "renamed.txt")
     grow_corpus(corpus, added, target)
     assert sorted(p.name for p in target.iterdir()) == ["b.md", "c.md", "renamed.txt"]
     assert (target / "b.md").read_text() == "# added, edited"
-    (corpus / "renamed.txt").touch()
+    stamp = (target / "b.md").stat().st_mtime_ns
+    (added / "b.md").touch()
     grow_corpus(corpus, added, target)
-    assert (target / "renamed.txt").stat().st_mtime_ns != stamp  # a copy, re-made only for a changed file
+    assert (target / "b.md").stat().st_mtime_ns == stamp  # an unchanged file is not copied again
+    (added / "team").mkdir()
+    (added / "team" / "notes.md").write_text("# notes")
+    grow_corpus(corpus, added, target)
+    assert (target / "team" / "notes.md").read_text() == "# notes"  # subfolders, as the corpus is read
+
+
+def test_a_file_in_both_folders_is_refused_rather_than_one_hiding_the_other(tmp_path):
+    from bot.grown_corpus import CorpusClash, grow_corpus
+
+    corpus, added = tmp_path / "corpus", tmp_path / "added"
+    corpus.mkdir(), added.mkdir()
+    (corpus / "guide.md").write_text("# founding")
+    (added / "guide.md").write_text("# a team's own")
+    with pytest.raises(CorpusClash, match="rename one"):
+        grow_corpus(corpus, added, tmp_path / "grown")
 
 
 def test_the_command_calibrates_on_a_grown_corpus_and_reports_its_figures(fake_model, tmp_path, corpus_dir, capsys):

@@ -52,7 +52,7 @@ def grown_advisor(args, advisor):
     """An advisor over the corpus with the documents of --grown-with added, sharing the advisor's model."""
     from bot.cli.common import progress_bar, settings, warn
     from bot.core import Advisor
-    from bot.grown_corpus import grow_corpus
+    from bot.grown_corpus import CorpusClash, grow_corpus
     from bot.settings import SettingsError
 
     added = Path(args.grown_with).expanduser()
@@ -61,7 +61,10 @@ def grown_advisor(args, advisor):
                             "(e.g. benchmarks/distractors)")
     base = settings(args)
     folder = base.data_dir / "calibration-grown"
-    corpus = grow_corpus(base.corpus_dir, added, folder / "corpus")
+    try:
+        corpus = grow_corpus(base.corpus_dir, added, folder / "corpus")
+    except CorpusClash as exc:
+        raise SettingsError(f"--grown-with {added}: {exc}") from None
     grown = Advisor.from_settings(replace(base, corpus_dir=corpus, data_dir=folder), embedder=advisor.engine.embedder)
     status = grown.prepare(progress=progress_bar())
     warn(status.warnings)
