@@ -200,3 +200,8 @@ def test_a_missing_grown_folder_is_refused_with_what_to_pass(fake_model, tmp_pat
                  "--corpus", str(corpus_dir), "--grown-with", str(tmp_path / "nowhere")])
     assert code == 2
     assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "notes.md").write_text("# a file, not a folder")
+    code = main(["calibrate", "--questions", str(questions), "--data-dir", str(tmp_path / "data"),
+                 "--corpus", str(corpus_dir), "--grown-with", str(tmp_path / "notes.md")])
+    assert code == 2
+    assert "not a folder" in capsys.readouterr().err

@@ -57,7 +57,8 @@ def grown_advisor(args, advisor):
 
     added = Path(args.grown_with).expanduser()
     if not added.is_dir():
-        raise SettingsError(f"--grown-with {added}: no such folder; pass a folder of documents to add "
+        what = "not a folder" if added.exists() else "no such folder"
+        raise SettingsError(f"--grown-with {added}: {what}; pass a folder of documents to add "
                             "(e.g. benchmarks/distractors)")
     base = settings(args)
     folder = base.data_dir / "calibration-grown"
