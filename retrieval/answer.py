@@ -9,7 +9,7 @@ import numpy as np
 
 from retrieval.chunking import split_sentences
 from retrieval.index_store import LoadedIndex
-from retrieval.lexical import holds_phrases, phrases, tokenize
+from retrieval.lexical import holds_phrases, phrase_share, phrases, tokenize
 from retrieval.ranking import centre
 from retrieval.search import Hit, SearchResult
 from retrieval.vocabulary import Answer, AnswerSentence, Citation
@@ -290,17 +290,8 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
         tokens = [t for i in line for t in tokenize(sentences[i])]
         boost[line] = LINE_LEXICAL * _overlap(set(tokens), wanted)
         if phrase_weight:
-            boost[line] += phrase_weight * _phrase_share(tokens, asked, wanted)
+            boost[line] += phrase_weight * phrase_share(holds_phrases(tokens), asked, wanted)
     return sims + boost
-
-
-def _phrase_share(tokens: list[str], asked: tuple, wanted: dict[str, float]) -> float:
-    """The share of the question's phrases the tokens hold, each weighed by its two words' rarity."""
-    if not asked:
-        return 0.0
-    held = holds_phrases(tokens)
-    weights = [wanted.get(a, 1.0) + wanted.get(b, 1.0) for a, b in asked]
-    return sum(w for pair, w in zip(asked, weights) if pair in held) / sum(weights)
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,15 @@ def holds_phrases(tokens: Sequence[str]) -> set[tuple[str, str]]:
     return set(zip(tokens, tokens[1:])) | set(zip(tokens, tokens[2:]))
 
 
+def phrase_share(held: set | frozenset, asked: Sequence[tuple[str, str]], rarity: dict[str, float]) -> float:
+    """The share of the question's phrases (`asked`) a text holds (`held`, `holds_phrases`), each phrase
+    weighed by the rarity of its two words (stem -> idf)."""
+    if not asked:
+        return 0.0
+    weights = [rarity.get(a, 1.0) + rarity.get(b, 1.0) for a, b in asked]
+    return sum(w for pair, w in zip(asked, weights) if pair in held) / sum(weights)
+
+
 @functools.lru_cache(maxsize=4096)  # a passage comes back as a candidate often: ~7 ms a question uncached
 def _held_phrases(text: str) -> frozenset[tuple[str, str]]:
     return frozenset(holds_phrases(tokenize(text)))
@@ -238,10 +247,7 @@ class LexicalIndex:
             return np.zeros(len(texts))
         stems = sorted({w for pair in asked for w in pair})
         rarity = dict(zip(stems, self.idf(stems)))
-        weights = np.array([rarity[a] + rarity[b] for a, b in asked])
-        held = [_held_phrases(text) for text in texts]
-        found = np.array([[pair in pairs for pair in asked] for pairs in held], dtype=np.float64)
-        return found @ weights / weights.sum()
+        return np.array([phrase_share(_held_phrases(text), asked, rarity) for text in texts])
 
     def unknown_names(self, query: str) -> int:
         """Capitalised words (names: "Stripe", "London") the corpus never uses; after the first word."""
