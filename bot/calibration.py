@@ -66,7 +66,7 @@ def choose_ranker(advisor: Advisor, items: list[dict], grown: Advisor | None = N
 
     def quality(ranker: Ranker) -> float:
         total = 0.0
-        for answering, limit in ((advisor, MAX_SHOWN_CHARS), *(((grown, None),) if grown else ())):
+        for answering, limit in [(advisor, MAX_SHOWN_CHARS)] + ([(grown, None)] if grown else []):
             with using(answering, Calibration(ranker=ranker, abstainer=_ANSWERS_ALL)):
                 total += _answer_quality(score(answer_all(answering, asked), asked), limit)
         return total
@@ -148,7 +148,7 @@ def cross_validate(advisor: Advisor, gold: list[dict], k: int, seed: int = 0,
     for held_out in folds_of(gold, k, seed):
         out = set(held_out)
         fitted = fit_calibration(advisor, [g for i, g in enumerate(gold) if i not in out], grown)
-        for answering, into in ((advisor, results), *(((grown, grown_results),) if grown else ())):
+        for answering, into in [(advisor, results)] + ([(grown, grown_results)] if grown else []):
             with using(answering, fitted):
                 for i, line in zip(held_out, answer_all(answering, [gold[i] for i in held_out])):
                     into[i] = line

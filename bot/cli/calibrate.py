@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,8 +49,7 @@ def cmd_calibrate(args) -> int:
 
 def grown_advisor(args, advisor):
     """An advisor over the corpus with the documents of --grown-with added, sharing the advisor's model."""
-    from bot.cli.common import progress_bar, settings, warn
-    from bot.core import Advisor
+    from bot.cli.common import prepared_advisor, settings
     from bot.grown_corpus import CorpusClash, grow_corpus
     from bot.settings import SettingsError
 
@@ -66,10 +64,5 @@ def grown_advisor(args, advisor):
         corpus = grow_corpus(base.corpus_dir, added, folder / "corpus")
     except CorpusClash as exc:
         raise SettingsError(f"--grown-with {added}: {exc}") from None
-    grown = Advisor.from_settings(replace(base, corpus_dir=corpus, data_dir=folder), embedder=advisor.engine.embedder)
-    status = grown.prepare(progress=progress_bar())
-    warn(status.warnings)
-    if status.rebuilt:
-        print(f"Indexed the grown corpus: {status.chunks} passages ({status.embedded} newly embedded).",
-              file=sys.stderr)
-    return grown
+    return prepared_advisor(args, replace(base, corpus_dir=corpus, data_dir=folder), advisor.engine.embedder,
+                            corpus_name="the grown corpus")

@@ -38,13 +38,15 @@ def progress_bar():
     return update
 
 
-def prepared_advisor(args):
-    """The advisor with its index loaded or built (skipped files warned about, a rebuild said)."""
+def prepared_advisor(args, chosen: Settings | None = None, embedder=None, corpus_name: str = ""):
+    """The advisor with its index loaded or built (skipped files warned about, a rebuild said, naming the
+    corpus when given); by default of the options' settings, with a model of its own."""
     from bot.core import Advisor
 
-    advisor = Advisor.from_settings(settings(args))
+    advisor = Advisor.from_settings(chosen or settings(args), embedder=embedder)
     status = advisor.prepare(progress=progress_bar())
     warn(status.warnings)
     if status.rebuilt:
-        print(f"Indexed {status.chunks} passages ({status.embedded} newly embedded).", file=sys.stderr)
+        named = f"{corpus_name}: " if corpus_name else ""
+        print(f"Indexed {named}{status.chunks} passages ({status.embedded} newly embedded).", file=sys.stderr)
     return advisor
