@@ -25,6 +25,13 @@ def labelled(kinds=KINDS) -> list[dict]:
             for i, k in enumerate(kinds)]
 
 
+def labelled_file(tmp_path):
+    """The labelled questions as the JSONL file `advisor calibrate --questions` reads."""
+    path = tmp_path / "labelled.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    return path
+
+
 def test_every_question_is_in_exactly_one_fold_and_each_kind_is_spread():
     gold = labelled()
     folds = folds_of(gold, 5)
@@ -71,8 +78,7 @@ def test_each_question_is_answered_by_a_calibration_fitted_without_it(fake_advis
 
 
 def test_calibrate_saves_what_it_fitted_and_reports_both_figures(fake_advisor, tmp_path):
-    questions = tmp_path / "labelled.jsonl"
-    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    questions = labelled_file(tmp_path)
     out = tmp_path / "calibration.json"
     before = fake_advisor.engine.abstainer
     report = calibrate(fake_advisor, questions, out=out, folds=3)
@@ -99,8 +105,7 @@ def test_the_command_saves_into_the_data_folder_for_its_model_not_the_package(fa
     from retrieval.calibration import SHIPPED_FILE, calibration_file
 
     shipped = SHIPPED_FILE.read_bytes()
-    questions = tmp_path / "labelled.jsonl"
-    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    questions = labelled_file(tmp_path)
     data = tmp_path / "data"
     assert main(["calibrate", "--questions", str(questions), "--data-dir", str(data),
                  "--corpus", str(corpus_dir)]) == 0
@@ -177,8 +182,7 @@ def test_a_file_in_both_folders_is_refused_rather_than_one_hiding_the_other(tmp_
 def test_the_command_calibrates_on_a_grown_corpus_and_reports_its_figures(fake_model, tmp_path, corpus_dir, capsys):
     from bot.cli.entry import main
 
-    questions = tmp_path / "labelled.jsonl"
-    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    questions = labelled_file(tmp_path)
     added = tmp_path / "added"
     added.mkdir()
     (added / "negotiation.md").write_text("# Negotiating a PM offer\n\nAsk for the band before you name a number.\n")
@@ -194,8 +198,7 @@ def test_the_command_calibrates_on_a_grown_corpus_and_reports_its_figures(fake_m
 def test_a_missing_grown_folder_is_refused_with_what_to_pass(fake_model, tmp_path, corpus_dir, capsys):
     from bot.cli.entry import main
 
-    questions = tmp_path / "labelled.jsonl"
-    questions.write_text("".join(json.dumps(g) + "\n" for g in labelled()))
+    questions = labelled_file(tmp_path)
     code = main(["calibrate", "--questions", str(questions), "--data-dir", str(tmp_path / "data"),
                  "--corpus", str(corpus_dir), "--grown-with", str(tmp_path / "nowhere")])
     assert code == 2
