@@ -243,7 +243,26 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
         out = f"{before} {out}"  # what it leans on, if that stands alone ("They ..." before "Not X: ..." does not)
     if leans_on_previous(out) and not lead:
         return lo, hi, ""  # nothing to lean on: left out rather than shown meaning nothing
+    if out == " ".join(sentences[lo:hi + 1]):
+        hi = _with_commentary(sentences, units, lo, hi)
+        out = " ".join(sentences[lo:hi + 1])
     return lo, hi, _clip(out, MAX_LEANING_CHARS)
+
+
+def _with_commentary(sentences: list[str], units: list[list[int]], lo: int, hi: int) -> int:
+    """The last sentence of the words that answer once the lines after them that lean on them come along:
+    "BAD: A candidate said, “I'd improve the chatbot by adding more responses.”" is judged by the line after it
+    ("This shows a feature-level mindset. Adding responses doesn't fix ..."), which means nothing alone and
+    completes the line it follows; while the whole stays one chat line (MAX_ANSWER_SENTENCE_CHARS)."""
+    while True:
+        after = next((u for u in units if u[0] == hi + 1), None)
+        if after is None or not leans_on_previous(sentences[after[0]]):
+            return hi
+        following = [sentences[i] for i in after]
+        if any(s.startswith("- ") or s.endswith(":") for s in following) \
+                or len(" ".join(sentences[lo:after[-1] + 1])) > MAX_ANSWER_SENTENCE_CHARS:
+            return hi
+        hi = after[-1]
 
 
 @dataclass(frozen=True)

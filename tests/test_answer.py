@@ -83,6 +83,26 @@ def test_a_line_that_leans_on_the_one_before_brings_it():
     *_, said = answer_span(sentences, text, np.array([0.1, 0.9]))
     assert said == " ".join(sentences)
 
+def test_the_line_after_that_leans_on_the_answering_line_comes_with_it():
+    sentences = ["BAD: An AI PM candidate said, “I’d improve the chatbot by adding more responses.”",
+                 "This shows a feature-level mindset.",
+                 "Adding responses doesn’t fix intent misclassification — it’s treating symptoms.",
+                 "GOOD: “I’d analyze the top 100 misclassified user queries.”"]
+    text = "\n".join([sentences[0], " ".join(sentences[1:3]), sentences[3]])
+    lo, hi, said = answer_span(sentences, text, np.array([0.9, 0.1, 0.1, 0.5]))
+    # the judgement comes along, the next example (which stands alone) does not
+    assert (lo, hi, said) == (0, 2, " ".join(sentences[:3]))
+
+
+def test_a_leaning_line_after_is_left_behind_when_the_answer_would_outgrow_a_chat_line():
+    sentences = ["ML PMs live in the feedback loop between real-world performance and model updates.",
+                 "They define what “good” looks like — not through NPS, but through AUC-ROC, log loss, or mean "
+                 "average precision, and they review every one of those figures with the data science and analytics teams weekly."]
+    lo, hi, said = answer_span(sentences, "\n".join(sentences), np.array([0.9, 0.1]))
+    assert len(" ".join(sentences)) > 280
+    assert (lo, hi, said) == (0, 0, sentences[0])
+
+
 
 def test_a_leaning_line_at_the_top_of_a_passage_brings_the_passage_before():
     sentences = ["That’s an ML PM, but they called it AI PM to attract broader candidates."]
