@@ -231,7 +231,11 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
         return lo, hi, ""  # a further sentence that only introduces what the passage does not hold
     start = lo
     while leans_on_previous(sentences[lo]) and lo > 0:
-        lo -= 1  # bring what it leans on
+        # bring what it leans on: the line before, whole, since a line is one thought ("AI Research PM: owns
+        # ... Requires technical depth ..." before "These roles aren't mainstream yet ..."), or its last sentence
+        line = next((u for u in units if u[-1] == lo - 1), None)
+        whole = line is not None and len(" ".join(sentences[line[0]:hi + 1])) <= MAX_LEANING_CHARS
+        lo = line[0] if whole else lo - 1
     out = " ".join(sentences[lo:hi + 1])
     if lo < start and len(out) > MAX_LEANING_CHARS:
         if not lead:

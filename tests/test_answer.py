@@ -83,6 +83,15 @@ def test_a_line_that_leans_on_the_one_before_brings_it():
     *_, said = answer_span(sentences, text, np.array([0.1, 0.9]))
     assert said == " ".join(sentences)
 
+def test_a_leaning_line_brings_the_whole_line_before_it_where_its_subject_is():
+    sentences = ["AI Research PM: owns the productization of research outputs.", "Common at OpenAI, Anthropic, DeepMind.",
+                 "Requires technical depth approaching ML researcher.",
+                 "These roles aren’t mainstream yet but exist at AI-native and large companies."]
+    text = " ".join(sentences[:3]) + "\n" + sentences[3]
+    lo, hi, said = answer_span(sentences, text, np.array([0.1, 0.2, 0.1, 0.9]))
+    assert (lo, hi, said) == (0, 3, " ".join(sentences))
+
+
 def test_the_line_after_that_leans_on_the_answering_line_comes_with_it():
     sentences = ["BAD: An AI PM candidate said, “I’d improve the chatbot by adding more responses.”",
                  "This shows a feature-level mindset.",
