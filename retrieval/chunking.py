@@ -10,7 +10,7 @@ from retrieval.documents import Document
 
 # Bump when what documents.py and this module make of the same files changes (tests/test_index_store.py pins the
 # shipped corpus's chunks per version): a start trusts unchanged files to give the chunks of the same version.
-CHUNKER_VERSION = "7"
+CHUNKER_VERSION = "8"
 
 # A passage is cut at sentence ends below this: about what all-MiniLM-L6-v2 reads in full (256 word pieces,
 # ~1,000 characters, of which the section heading takes a share), and a quote a chat can show.
@@ -24,6 +24,7 @@ SHORT_PARAGRAPH_CHARS = 200
 MERGED_SHORT_CHARS = 340
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+_BOLD_LINE = re.compile(r"^(\*\*|__)([^*_].*?)\1$")
 _LIST_ITEM = re.compile(r"^(?:[-*+•]|\d{1,2}[.)])\s+(.+)$")
 _TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?$")
 _SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?=\s+[\"“‘(]?[A-Z0-9$])")
@@ -86,8 +87,27 @@ def _strip_quote(line: str) -> str:
     return re.sub(r"^>\s?", "", line).strip()
 
 
+def _unbolded(line: str) -> str:
+    """A line wholly in bold ("**Good:**") without its marks; any other line as it is."""
+    bold = _BOLD_LINE.match(line)
+    return bold.group(2).strip() if bold else line
+
+
+def _bold_heading(line: str, next_line: str | None) -> str:
+    """The words of a line wholly in bold that stands before text of its own ("**What does a data platform PM
+    own?**", "**How to find a mentor**"): the way many articles written in markdown head a part of a section.
+    Empty for any other line, and for a bold lead-in ("**Good:**", "**Note.**") that its text goes on from."""
+    text = _unbolded(line)
+    if text == line or next_line is None:
+        return ""
+    if not text or len(text) > 100 or len(text.split()) > 15 or text[-1] in ".:;,!":
+        return ""
+    return text
+
+
 def _looks_like_heading(line: str, next_line: str | None) -> bool:
     """A section title ("FAQ", "Focused Preparation Guide") or a question heading."""
+    line = _unbolded(line)
     if _LIST_ITEM.match(line) or _is_table_row(line) or line.startswith(">"):
         return False
     words = line.split()
@@ -136,6 +156,10 @@ def _blocks(doc: Document) -> list[_Block]:
             else:
                 sub = md.group(2)
             continue
+        bold = _bold_heading(line, nxt)
+        if bold:
+            sub = bold  # under the section it stands in, as a markdown sub-heading would
+            continue
         if _looks_like_heading(line, nxt):
             if line.rstrip("\"”’)").endswith("?") and top and not top_has_content:
                 sub = line  # a question under a section title, as in an FAQ
@@ -154,7 +178,7 @@ def _blocks(doc: Document) -> list[_Block]:
         prev = blocks[-1] if blocks else None
         if prev and prev.section == section() and kind in ("table", "list") and prev.kind == kind:
             prev.lines.append(line)
-        elif prev and kind == "list" and prev.kind == "paragraph" and prev.lines[-1].endswith(":") \
+        elif prev and kind == "list" and prev.kind == "paragraph" and _unbolded(prev.lines[-1]).endswith(":") \
                 and prev.section == section():
             prev.kind = "list"  # the intro line belongs with its items
             prev.lines.append(line)

@@ -222,3 +222,18 @@ def test_long_intro_before_a_list_does_not_make_oversized_chunks():
     chunks = chunk_document(doc(f"{intro}\n- stale eval sets\n- silent model regressions"))
     for chunk in chunks:
         assert len(chunk.text) <= SIZE_SLACK or len(split_sentences(chunk.text)) == 1
+
+
+def test_a_line_wholly_in_bold_heads_the_text_after_it():
+    chunks = chunk_document(doc(
+        "## Office hours\n\nQuestions I get most often.\n\n**What does a data platform PM own?**\n\n"
+        "The internal systems that let a company collect and use data.\n\n**How to find a mentor**\n\n"
+        "Ask for one conversation, not a commitment.\n\n**Good:**\n\n- ask for a specific hour"
+    ))
+    sections = {c.text: c.section for c in chunks}
+    assert sections["The internal systems that let a company collect and use data."] == \
+        "Office hours › What does a data platform PM own?"
+    assert sections["Ask for one conversation, not a commitment."] == "Office hours › How to find a mentor"
+    assert not any("**What does" in c.text or "**How to" in c.text for c in chunks)
+    # a bold lead-in that its list goes on from stays with the list
+    assert any(c.text.startswith("**Good:**") for c in chunks)
