@@ -257,16 +257,21 @@ def _with_commentary(sentences: list[str], units: list[list[int]], lo: int, hi: 
     """The last sentence of the words that answer once the lines after them that lean on them come along:
     "BAD: A candidate said, “I'd improve the chatbot by adding more responses.”" is judged by the line after it
     ("This shows a feature-level mindset. Adding responses doesn't fix ..."), which means nothing alone and
-    completes the line it follows; while the whole stays one chat line (MAX_ANSWER_SENTENCE_CHARS)."""
-    while True:
-        after = next((u for u in units if u[0] == hi + 1), None)
+    completes the line it follows; while the whole stays as short as a sentence read with what it leans on may
+    run (MAX_LEANING_CHARS)."""
+    while hi + 1 < len(sentences):
+        unit = next((u for u in units if hi in u), [hi])
+        # the rest of a line cut short goes on sentence by sentence ("... “own training data pipeline.”"
+        # then "That's an ML PM, but ..."); after the line's end, by whole lines
+        after = [hi + 1] if hi + 1 in unit else next((u for u in units if u[0] == hi + 1), None)
         if after is None or not leans_on_previous(sentences[after[0]]):
             return hi
         following = [sentences[i] for i in after]
         if any(s.startswith("- ") or s.endswith(":") for s in following) \
-                or len(" ".join(sentences[lo:after[-1] + 1])) > MAX_ANSWER_SENTENCE_CHARS:
+                or len(" ".join(sentences[lo:after[-1] + 1])) > MAX_LEANING_CHARS:
             return hi
         hi = after[-1]
+    return hi
 
 
 @dataclass(frozen=True)

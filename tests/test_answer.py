@@ -106,10 +106,24 @@ def test_the_line_after_that_leans_on_the_answering_line_comes_with_it():
 def test_a_leaning_line_after_is_left_behind_when_the_answer_would_outgrow_a_chat_line():
     sentences = ["ML PMs live in the feedback loop between real-world performance and model updates.",
                  "They define what “good” looks like — not through NPS, but through AUC-ROC, log loss, or mean "
-                 "average precision, and they review every one of those figures with the data science and analytics teams weekly."]
+                 "average precision, and they review every one of those figures with the data science and analytics "
+                 "teams weekly, in a meeting that also covers labeling budgets, drift alerts and the retraining "
+                 "calendar for the quarter."]
     lo, hi, said = answer_span(sentences, "\n".join(sentences), np.array([0.9, 0.1]))
-    assert len(" ".join(sentences)) > 280
+    assert len(" ".join(sentences)) > 360
     assert (lo, hi, said) == (0, 0, sentences[0])
+
+
+def test_the_rest_of_a_long_line_that_leans_on_the_answering_sentence_comes_with_it():
+    sentences = ["I sat in on a hiring review at a Series A NLP startup, one of a dozen that quarter.",
+                 "The team was hiring an “AI Product Lead” but the JD listed responsibilities like “define evaluation "
+                 "metrics for entity extraction” and “own training data pipeline.”",
+                 "That’s an ML PM, but they called it AI PM to attract broader candidates."]
+    text = " ".join(sentences)  # one line, too long for a chat: cut to the sentence that answers
+    assert len(text) > 280
+    lo, hi, said = answer_span(sentences, text, np.array([0.1, 0.9, 0.2]))
+    assert (lo, hi, said) == (1, 2, " ".join(sentences[1:]))
+
 
 
 
