@@ -198,7 +198,7 @@ def _list_answer(sentences: list[str], best: int) -> tuple[int, int, str]:
 
 
 def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str = "",
-                lead: bool = True) -> tuple[int, int, str]:
+                lead: bool = True, within: np.ndarray | None = None) -> tuple[int, int, str]:
     """The words of a passage that answer: the line holding its sentence closest to the question, made to
     stand alone. Returns the first and last sentence used and the text.
 
@@ -206,7 +206,8 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
     the passage, the passage's predecessor `before`; a line too long to read in a chat gives its closest
     sentence, with its neighbour when that sentence is a fragment or leans on it. A list's intro carries its
     items. Quotes stay verbatim: only whole sentences of the passage are used. A further sentence (not the
-    `lead`) that cannot be made to stand alone comes back empty: it is left out.
+    `lead`) that cannot be made to stand alone comes back empty: it is left out. A line cut to one sentence
+    is cut to its best by `within` (each sentence's own words counted, `sentence_scores(cut=True)`) when given.
     """
     best = int(np.argmax(sims)) if len(sims) else 0
     if not sentences:
@@ -219,7 +220,7 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
     unit = next((u for u in units if best in u), [best])
     lo, hi = unit[0], unit[-1]
     if len(" ".join(sentences[lo:hi + 1])) > MAX_ANSWER_SENTENCE_CHARS:
-        lo = hi = best
+        lo = hi = best = unit[int(np.argmax(within[unit]))] if within is not None else best
         if (len(sentences[best]) < 60 or sentences[best].endswith(":")) and best + 1 <= unit[-1]:
             hi = best + 1
     if (sentences[hi].endswith(":") or len(" ".join(sentences[lo:hi + 1])) < MIN_STANDALONE_CHARS) \
@@ -297,13 +298,14 @@ def _overlap(words: set[str], wanted: dict[str, float]) -> float:
 def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: np.ndarray,
                     wanted: dict[str, float], lines: list[list[int]] | None = None,
                     mean: np.ndarray | None = None, centred_share: float = 0.0,
-                    asked: tuple = (), phrase_weight: float = 0.0) -> np.ndarray:
+                    asked: tuple = (), phrase_weight: float = 0.0, cut: bool = False) -> np.ndarray:
     """How well each sentence of a passage answers: its cosine with the question, plus the share of the
     question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf), and the share
     of the question's phrases it holds (`asked`, `retrieval.lexical.phrases`): the fusion's own blend, so that
     the line with the rare "Series" wins over one with the everywhere "PM" for "does a Series A startup hire
     ML PMs?", and "Practice system design ..." over "... a structured preparation system" for a system design
-    prompt. A sentence that frames its document ("In this guide ...") comes last."""
+    prompt. A sentence that frames its document ("In this guide ...") comes last. With `cut`, a line too long
+    for a chat, which is cut to its sentence that answers, has each sentence's own words counted instead."""
     sims = vectors @ question_vector if len(vectors) else np.zeros(0)
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
@@ -314,11 +316,15 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     if not wanted:
         return sims
     boost = np.zeros(len(sims))
+    units = []
     for line in lines or [[i] for i in range(len(sims))]:
-        tokens = [t for i in line for t in tokenize(sentences[i])]
-        boost[line] = LINE_LEXICAL * _overlap(set(tokens), wanted)
+        long = cut and len(" ".join(sentences[i] for i in line)) > MAX_ANSWER_SENTENCE_CHARS
+        units.extend([[i] for i in line] if long else [line])
+    for unit in units:
+        tokens = [t for i in unit for t in tokenize(sentences[i])]
+        boost[unit] = LINE_LEXICAL * _overlap(set(tokens), wanted)
         if phrase_weight:
-            boost[line] += phrase_weight * phrase_share(holds_phrases(tokens), asked, wanted)
+            boost[unit] += phrase_weight * phrase_share(holds_phrases(tokens), asked, wanted)
     return sims + boost
 
 
@@ -343,6 +349,17 @@ class _Asked:
                 self.phrases, self.style.line_phrase)
         return self.scores[hit.position]
 
+    def cut_scores(self, hit: Hit) -> np.ndarray:
+        """`sentence_scores` with each sentence's own words counted where a line is too long for a chat."""
+        key = ("cut", hit.position)
+        if key not in self.scores:
+            start, end = self.index.sentence_rows[hit.position]
+            self.scores[key] = sentence_scores(
+                self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
+                self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred,
+                self.phrases, self.style.line_phrase, cut=True)
+        return self.scores[key]
+
 
 def _part(hit: Hit, asked: _Asked, lead: bool = False) -> _Part:
     index = asked.index
@@ -353,7 +370,7 @@ def _part(hit: Hit, asked: _Asked, lead: bool = False) -> _Part:
     before = ""
     if previous is not None and previous.doc_id == hit.chunk.doc_id and previous.section == hit.chunk.section:
         before = (index.sentences[hit.position - 1] or [""])[-1]
-    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead)
+    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead, asked.cut_scores(hit))
     best = int(np.argmax(sims)) if len(sims) else 0
     vector = index.vectors[start + best] if end > start else index.vectors[hit.position]
     return _Part(hit, lo, hi, text, vector, float(sims.max()) if len(sims) else 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.answer import Style, answer_span, compose, frames_the_text, not_covered, suggest
+from retrieval.answer import Style, answer_span, compose, frames_the_text, not_covered, sentence_scores, suggest
 from retrieval.chunking import Chunk, split_sentences
 from retrieval.index_store import LoadedIndex
 from retrieval.search import Hit, SearchResult
@@ -90,6 +90,25 @@ def test_a_leaning_line_brings_the_whole_line_before_it_where_its_subject_is():
     text = " ".join(sentences[:3]) + "\n" + sentences[3]
     lo, hi, said = answer_span(sentences, text, np.array([0.1, 0.2, 0.1, 0.9]))
     assert (lo, hi, said) == (0, 3, " ".join(sentences))
+
+
+def test_a_line_too_long_for_a_chat_is_cut_to_the_sentence_whose_own_words_answer():
+    sentences = ["On Monday at 10 a.m., they review last week’s precision drop in a computer vision model.",
+                 "By noon, they’re negotiating with engineering on whether to revert to v2 or retrain with augmented "
+                 "data.",
+                 "Tuesday, they present to execs why accuracy improved by 2% but recall dropped 5% — and why that’s "
+                 "acceptable for this use case."]
+    text = " ".join(sentences)
+    assert len(text) > 280
+    vectors = np.eye(3, 4, dtype=np.float32)
+    question = np.array([0.6, 0.0, 0.5, 0.6], dtype=np.float32)  # closest to the Monday sentence
+    wanted = {"tuesday": 3.0, "present": 2.0, "exec": 2.0, "ml": 0.1}
+    whole = sentence_scores(sentences, vectors, question, wanted, [[0, 1, 2]])
+    cut = sentence_scores(sentences, vectors, question, wanted, [[0, 1, 2]], cut=True)
+    assert whole[0] > whole[2]  # the line's words count for every sentence of it alike
+    assert cut[2] > cut[0]  # cut to a sentence, Tuesday's own words count
+    assert answer_span(sentences, text, whole)[2] == sentences[0]
+    assert answer_span(sentences, text, whole, within=cut)[2] == sentences[2]
 
 
 def test_the_line_after_that_leans_on_the_answering_line_comes_with_it():
