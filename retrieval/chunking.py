@@ -10,7 +10,7 @@ from retrieval.documents import Document
 
 # Bump when what documents.py and this module make of the same files changes (tests/test_index_store.py pins the
 # shipped corpus's chunks per version): a start trusts unchanged files to give the chunks of the same version.
-CHUNKER_VERSION = "8"
+CHUNKER_VERSION = "9"
 
 # A passage is cut at sentence ends below this: about what all-MiniLM-L6-v2 reads in full (256 word pieces,
 # ~1,000 characters, of which the section heading takes a share), and a quote a chat can show.
@@ -132,6 +132,30 @@ class _Block:
     section: str
     lines: list[str]
     level: int = 0
+    caption: str = ""  # a table's: the line that introduced it ("Most insurtech PM roles sit in one of these")
+
+
+MAX_LABEL_WORDS = 10  # "Metrics I track now" before a list: a label of its items, not a sentence
+
+
+def _introduces(line: str) -> bool:
+    """Whether a line introduces what follows it: it ends in a colon ("A rough guide:"), or it is a short
+    label with no sentence's end ("Metrics I track now")."""
+    text = _unbolded(line).rstrip()
+    if text.endswith(":"):
+        return True
+    return bool(text) and len(text.split()) <= MAX_LABEL_WORDS and text[-1] not in ".!?;,\"”’)"
+
+
+def _caption(block: _Block) -> tuple[_Block | None, str]:
+    """A paragraph that ends introducing a table ("Different PM roles reward different evidence. A rough
+    guide:") gives the table its caption; what the paragraph says before the caption stays a paragraph."""
+    sentences = split_sentences(block.lines[-1])
+    caption = _unbolded(sentences[-1]).rstrip(":").strip() if sentences else ""
+    rest = " ".join(sentences[:-1])
+    if not rest and len(block.lines) == 1:
+        return None, caption
+    return _Block(block.kind, block.section, block.lines[:-1] + ([rest] if rest else [])), caption
 
 
 def _blocks(doc: Document) -> list[_Block]:
@@ -178,10 +202,16 @@ def _blocks(doc: Document) -> list[_Block]:
         prev = blocks[-1] if blocks else None
         if prev and prev.section == section() and kind in ("table", "list") and prev.kind == kind:
             prev.lines.append(line)
-        elif prev and kind == "list" and prev.kind == "paragraph" and _unbolded(prev.lines[-1]).endswith(":") \
+        elif prev and kind == "list" and prev.kind == "paragraph" and _introduces(prev.lines[-1]) \
                 and prev.section == section():
             prev.kind = "list"  # the intro line belongs with its items
             prev.lines.append(line)
+        elif prev and kind == "table" and prev.kind == "paragraph" and _unbolded(prev.lines[-1]).endswith(":") \
+                and prev.section == section():
+            # the intro captions the table: its rows are read under it, and it is no passage of its own
+            kept, caption = _caption(prev)
+            blocks[-1:] = [kept] if kept else []
+            blocks.append(_Block(kind, section(), [line], caption=caption))
         else:
             blocks.append(_Block(kind, section(), [line]))
     return blocks
@@ -254,7 +284,8 @@ def chunk_document(doc: Document) -> list[Chunk]:
     for block in _blocks(doc):
         if block.kind == "table":
             header = _table_cells(block.lines[0])
-            section = f"{block.section} › {' / '.join(header)}" if len(header) == 2 else block.section
+            section = f"{block.section} › {block.caption}" if block.caption else block.section
+            section = f"{section} › {' / '.join(header)}" if len(header) == 2 else section
             texts.extend((section, "table", t) for t in _table_texts(block.lines))
         elif block.kind == "list":
             texts.extend((block.section, "list", t) for t in _list_texts(block.lines))

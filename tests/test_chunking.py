@@ -237,3 +237,30 @@ def test_a_line_wholly_in_bold_heads_the_text_after_it():
     assert not any("**What does" in c.text or "**How to" in c.text for c in chunks)
     # a bold lead-in that its list goes on from stays with the list
     assert any(c.text.startswith("**Good:**") for c in chunks)
+
+
+def test_a_line_that_introduces_a_table_captions_its_rows_and_is_no_passage_of_its_own():
+    chunks = chunk_document(doc(
+        "## Resumes\n\nDifferent PM roles reward different evidence. A rough guide:\n\n"
+        "| Role type | Emphasize |\n|---|---|\n| Growth PM | Experiments, funnel metrics |\n"
+        "| Platform PM | Adoption by internal teams |\n\nMost insurtech PM roles sit in one of these:\n\n"
+        "| Area | What you own | Key metrics |\n|---|---|---|\n| Claims | The claims flow | Cycle time |"
+    ))
+    by_text = {c.text: c.section for c in chunks}
+    assert by_text["Different PM roles reward different evidence."] == "Resumes"
+    assert by_text["Growth PM: Experiments, funnel metrics"] == "Resumes › A rough guide › Role type / Emphasize"
+    assert by_text["Platform PM: Adoption by internal teams"] == "Resumes › A rough guide › Role type / Emphasize"
+    assert by_text["Claims: What you own The claims flow, Key metrics Cycle time"] == \
+        "Resumes › Most insurtech PM roles sit in one of these"
+    assert not any(t.endswith(":") for t in by_text)
+
+
+def test_a_short_label_before_a_list_is_read_with_its_items():
+    chunks = chunk_document(doc(
+        "## Analytics PM\n\nI learned to let go of the details.\n\nMetrics I track now\n\n"
+        "- Number of experiments run per quarter.\n- Time from experiment end to decision."
+    ))
+    texts = [c.text for c in chunks]
+    assert "Metrics I track now\n- Number of experiments run per quarter.\n- Time from experiment end to decision." \
+        in texts
+    assert "Metrics I track now" not in texts
