@@ -337,27 +337,18 @@ class _Asked:
     wanted: dict[str, float]
     style: Style
     phrases: tuple = ()  # the question's phrases (pairs of stems side by side), for choosing a line
-    scores: dict = field(default_factory=dict)  # chunk row -> `sentence_scores`: a passage may be tried twice
+    scores: dict = field(default_factory=dict)  # (chunk row, cut) -> `sentence_scores`: a passage may be tried twice
 
-    def sentence_scores(self, hit: Hit) -> np.ndarray:
-        """How well each sentence of the hit's passage answers (computed once per passage)."""
-        if hit.position not in self.scores:
-            start, end = self.index.sentence_rows[hit.position]
-            self.scores[hit.position] = sentence_scores(
-                self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
-                self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred,
-                self.phrases, self.style.line_phrase)
-        return self.scores[hit.position]
-
-    def cut_scores(self, hit: Hit) -> np.ndarray:
-        """`sentence_scores` with each sentence's own words counted where a line is too long for a chat."""
-        key = ("cut", hit.position)
+    def sentence_scores(self, hit: Hit, cut: bool = False) -> np.ndarray:
+        """How well each sentence of the hit's passage answers (computed once per passage); with `cut`, each
+        sentence's own words counted where a line is too long for a chat (`sentence_scores(cut=True)`)."""
+        key = (hit.position, cut)
         if key not in self.scores:
             start, end = self.index.sentence_rows[hit.position]
             self.scores[key] = sentence_scores(
                 self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
                 self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred,
-                self.phrases, self.style.line_phrase, cut=True)
+                self.phrases, self.style.line_phrase, cut=cut)
         return self.scores[key]
 
 
@@ -370,7 +361,7 @@ def _part(hit: Hit, asked: _Asked, lead: bool = False) -> _Part:
     before = ""
     if previous is not None and previous.doc_id == hit.chunk.doc_id and previous.section == hit.chunk.section:
         before = (index.sentences[hit.position - 1] or [""])[-1]
-    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead, asked.cut_scores(hit))
+    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead, asked.sentence_scores(hit, cut=True))
     best = int(np.argmax(sims)) if len(sims) else 0
     vector = index.vectors[start + best] if end > start else index.vectors[hit.position]
     return _Part(hit, lo, hi, text, vector, float(sims.max()) if len(sims) else 0.0)

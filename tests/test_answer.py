@@ -84,7 +84,8 @@ def test_a_line_that_leans_on_the_one_before_brings_it():
     assert said == " ".join(sentences)
 
 def test_a_leaning_line_brings_the_whole_line_before_it_where_its_subject_is():
-    sentences = ["AI Research PM: owns the productization of research outputs.", "Common at OpenAI, Anthropic, DeepMind.",
+    sentences = ["AI Research PM: owns the productization of research outputs.",
+                 "Common at OpenAI, Anthropic, DeepMind.",
                  "Requires technical depth approaching ML researcher.",
                  "These roles aren’t mainstream yet but exist at AI-native and large companies."]
     text = " ".join(sentences[:3]) + "\n" + sentences[3]
@@ -94,10 +95,10 @@ def test_a_leaning_line_brings_the_whole_line_before_it_where_its_subject_is():
 
 def test_a_line_too_long_for_a_chat_is_cut_to_the_sentence_whose_own_words_answer():
     sentences = ["On Monday at 10 a.m., they review last week’s precision drop in a computer vision model.",
-                 "By noon, they’re negotiating with engineering on whether to revert to v2 or retrain with augmented "
-                 "data.",
-                 "Tuesday, they present to execs why accuracy improved by 2% but recall dropped 5% — and why that’s "
-                 "acceptable for this use case."]
+                 ("By noon, they’re negotiating with engineering on whether to revert to v2 or retrain with "
+                  "augmented data."),
+                 ("Tuesday, they present to execs why accuracy improved by 2% but recall dropped 5% — and why "
+                  "that’s acceptable for this use case.")]
     text = " ".join(sentences)
     assert len(text) > 280
     vectors = np.eye(3, 4, dtype=np.float32)
@@ -124,10 +125,10 @@ def test_the_line_after_that_leans_on_the_answering_line_comes_with_it():
 
 def test_a_leaning_line_after_is_left_behind_when_the_answer_would_outgrow_a_chat_line():
     sentences = ["ML PMs live in the feedback loop between real-world performance and model updates.",
-                 "They define what “good” looks like — not through NPS, but through AUC-ROC, log loss, or mean "
-                 "average precision, and they review every one of those figures with the data science and analytics "
-                 "teams weekly, in a meeting that also covers labeling budgets, drift alerts and the retraining "
-                 "calendar for the quarter."]
+                 ("They define what “good” looks like — not through NPS, but through AUC-ROC, log loss, or mean "
+                  "average precision, and they review every one of those figures with the data science and "
+                  "analytics teams weekly, in a meeting that also covers labeling budgets, drift alerts and the "
+                  "retraining calendar for the quarter.")]
     lo, hi, said = answer_span(sentences, "\n".join(sentences), np.array([0.9, 0.1]))
     assert len(" ".join(sentences)) > 360
     assert (lo, hi, said) == (0, 0, sentences[0])
@@ -135,8 +136,8 @@ def test_a_leaning_line_after_is_left_behind_when_the_answer_would_outgrow_a_cha
 
 def test_the_rest_of_a_long_line_that_leans_on_the_answering_sentence_comes_with_it():
     sentences = ["I sat in on a hiring review at a Series A NLP startup, one of a dozen that quarter.",
-                 "The team was hiring an “AI Product Lead” but the JD listed responsibilities like “define evaluation "
-                 "metrics for entity extraction” and “own training data pipeline.”",
+                 ("The team was hiring an “AI Product Lead” but the JD listed responsibilities like “define "
+                  "evaluation metrics for entity extraction” and “own training data pipeline.”"),
                  "That’s an ML PM, but they called it AI PM to attract broader candidates."]
     text = " ".join(sentences)  # one line, too long for a chat: cut to the sentence that answers
     assert len(text) > 280
