@@ -22,6 +22,11 @@ def doc(text: str, title: str = "User Notes", doc_id: str = "user-notes") -> Doc
     return Document(id=doc_id, title=title, text=clean_text(text), path=f"{doc_id}.md")
 
 
+def sections_of(text: str) -> dict[str, str]:
+    """Each passage's text -> its section, for a user document's text."""
+    return {c.text: c.section for c in chunk_document(doc(text))}
+
+
 def chunk_with(chunks, needle: str):
     found = [c for c in chunks if needle in c.text]
     assert found, f"no chunk holds {needle!r}"
@@ -105,17 +110,16 @@ def test_chunking_is_deterministic():
 # --- user documents -------------------------------------------------------------------------------
 
 def test_markdown_headings_become_sections():
-    chunks = chunk_document(doc(
+    sections = sections_of(
         "# Interview Notes\n\nSome opening words about the loop.\n\n## Technical Rounds\n\n"
         "Expect an ML fundamentals round.\n\n### What do they ask?\n\nPrecision, recall and AUC.\n\n"
         "## Pay\n\nL5 total compensation is high."
-    ))
-    sections = {c.text: c.section for c in chunks}
+    )
     assert sections["Some opening words about the loop."] == "Interview Notes"
     assert sections["Expect an ML fundamentals round."] == "Technical Rounds"
     assert sections["Precision, recall and AUC."] == "Technical Rounds › What do they ask?"
     assert sections["L5 total compensation is high."] == "Pay"
-    assert not any(c.text.startswith("#") for c in chunks)
+    assert not any(text.startswith("#") for text in sections)
 
 
 def test_section_is_part_of_the_embedded_text():
@@ -225,28 +229,26 @@ def test_long_intro_before_a_list_does_not_make_oversized_chunks():
 
 
 def test_a_line_wholly_in_bold_heads_the_text_after_it():
-    chunks = chunk_document(doc(
+    sections = sections_of(
         "## Office hours\n\nQuestions I get most often.\n\n**What does a data platform PM own?**\n\n"
         "The internal systems that let a company collect and use data.\n\n**How to find a mentor**\n\n"
         "Ask for one conversation, not a commitment.\n\n**Good:**\n\n- ask for a specific hour"
-    ))
-    sections = {c.text: c.section for c in chunks}
+    )
     assert sections["The internal systems that let a company collect and use data."] == \
         "Office hours › What does a data platform PM own?"
     assert sections["Ask for one conversation, not a commitment."] == "Office hours › How to find a mentor"
-    assert not any("**What does" in c.text or "**How to" in c.text for c in chunks)
+    assert not any("**What does" in text or "**How to" in text for text in sections)
     # a bold lead-in that its list goes on from stays with the list
-    assert any(c.text.startswith("**Good:**") for c in chunks)
+    assert any(text.startswith("**Good:**") for text in sections)
 
 
 def test_a_line_that_introduces_a_table_captions_its_rows_and_is_no_passage_of_its_own():
-    chunks = chunk_document(doc(
+    by_text = sections_of(
         "## Resumes\n\nDifferent PM roles reward different evidence. A rough guide:\n\n"
         "| Role type | Emphasize |\n|---|---|\n| Growth PM | Experiments, funnel metrics |\n"
         "| Platform PM | Adoption by internal teams |\n\nMost insurtech PM roles sit in one of these:\n\n"
         "| Area | What you own | Key metrics |\n|---|---|---|\n| Claims | The claims flow | Cycle time |"
-    ))
-    by_text = {c.text: c.section for c in chunks}
+    )
     assert by_text["Different PM roles reward different evidence."] == "Resumes"
     assert by_text["Growth PM: Experiments, funnel metrics"] == "Resumes › A rough guide › Role type / Emphasize"
     assert by_text["Platform PM: Adoption by internal teams"] == "Resumes › A rough guide › Role type / Emphasize"
