@@ -47,6 +47,30 @@ def test_html_headings_become_chunk_sections(tmp_path):
     assert table_rows and "6-9 months" in table_rows[0]
 
 
+def test_html_paragraphs_wholly_in_bold_head_the_answers_after_them(tmp_path):
+    """An FAQ page whose questions are <p><strong>...</strong></p>, as many are, not <h2>."""
+    page = tmp_path / "faq.html"
+    page.write_text(
+        "<html><head><title>Data platform PM Q&amp;A</title></head><body><article>"
+        "<h1>So You Want to Be a Data Platform PM?</h1>"
+        "<p>I run office hours for PMs considering data platform roles. These are the questions I get most "
+        "often, with my answers, collected over several years of conversations with people like you.</p>"
+        "<p><strong>What does a data platform PM own?</strong></p>"
+        "<p>The internal systems that let a company collect, store, process, govern, and use data: event "
+        "tracking and ingestion, the warehouse, transformation tooling and the data catalog.</p>"
+        "<p><strong>Do I need to be technical?</strong></p>"
+        "<p>More than for most PM roles. You should be comfortable reading SQL and talking about schemas with "
+        "the engineers who build the pipelines you own.</p></article></body></html>", encoding="utf-8")
+    stored = tmp_path / "faq.md"
+    stored.write_text(to_stored_text("faq", convert_file(page), "2026-12-02"), encoding="utf-8")
+    by_text = {c.text: c.section for c in chunk_document(read_document(stored))}
+    (owns,) = [t for t in by_text if t.startswith("The internal systems")]
+    assert by_text[owns].endswith("What does a data platform PM own?")
+    (technical,) = [t for t in by_text if t.startswith("More than for most PM roles")]
+    assert by_text[technical].endswith("Do I need to be technical?")
+    assert not any("**" in t for t in by_text)
+
+
 def test_html_with_only_navigation_is_refused_saying_why():
     with pytest.raises(ConversionError, match="navigation-only.html has no main text"):
         convert_file(NAV_ONLY)
