@@ -83,6 +83,7 @@ def test_a_line_that_leans_on_the_one_before_brings_it():
     *_, said = answer_span(sentences, text, np.array([0.1, 0.9]))
     assert said == " ".join(sentences)
 
+
 def test_a_leaning_line_brings_the_whole_line_before_it_where_its_subject_is():
     sentences = ["AI Research PM: owns the productization of research outputs.",
                  "Common at OpenAI, Anthropic, DeepMind.",
@@ -143,8 +144,6 @@ def test_the_rest_of_a_long_line_that_leans_on_the_answering_sentence_comes_with
     assert len(text) > 280
     lo, hi, said = answer_span(sentences, text, np.array([0.1, 0.9, 0.2]))
     assert (lo, hi, said) == (1, 2, " ".join(sentences[1:]))
-
-
 
 
 def test_a_leaning_line_at_the_top_of_a_passage_brings_the_passage_before():
