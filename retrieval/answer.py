@@ -207,7 +207,7 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
     sentence, with its neighbour when that sentence is a fragment or leans on it. A list's intro carries its
     items. Quotes stay verbatim: only whole sentences of the passage are used. A further sentence (not the
     `lead`) that cannot be made to stand alone comes back empty: it is left out. A line cut to one sentence
-    is cut to its best by `within` (each sentence's own words counted, `sentence_scores(cut_above=...)`).
+    is cut to its best by `within` (each sentence's own words counted, `sentence_scores(cut=True)`) when given.
     """
     best = int(np.argmax(sims)) if len(sims) else 0
     if not sentences:
@@ -298,15 +298,14 @@ def _overlap(words: set[str], wanted: dict[str, float]) -> float:
 def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: np.ndarray,
                     wanted: dict[str, float], lines: list[list[int]] | None = None,
                     mean: np.ndarray | None = None, centred_share: float = 0.0,
-                    asked: tuple = (), phrase_weight: float = 0.0, cut_above: int | None = None) -> np.ndarray:
+                    asked: tuple = (), phrase_weight: float = 0.0, cut: bool = False) -> np.ndarray:
     """How well each sentence of a passage answers: its cosine with the question, plus the share of the
     question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf), and the share
     of the question's phrases it holds (`asked`, `retrieval.lexical.phrases`): the fusion's own blend, so that
     the line with the rare "Series" wins over one with the everywhere "PM" for "does a Series A startup hire
     ML PMs?", and "Practice system design ..." over "... a structured preparation system" for a system design
-    prompt. A sentence that frames its document ("In this guide ...") comes last. A line longer than `cut_above`
-    characters, which is shown cut to a sentence (a chat's line, a quote), has each sentence's own words counted
-    instead."""
+    prompt. A sentence that frames its document ("In this guide ...") comes last. With `cut`, a line too long
+    for a chat, which is cut to its sentence that answers, has each sentence's own words counted instead."""
     sims = vectors @ question_vector if len(vectors) else np.zeros(0)
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
@@ -319,7 +318,7 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     boost = np.zeros(len(sims))
     units = []
     for line in lines or [[i] for i in range(len(sims))]:
-        long = cut_above is not None and len(" ".join(sentences[i] for i in line)) > cut_above
+        long = cut and len(" ".join(sentences[i] for i in line)) > MAX_ANSWER_SENTENCE_CHARS
         units.extend([[i] for i in line] if long else [line])
     for unit in units:
         tokens = [t for i in unit for t in tokenize(sentences[i])]
@@ -338,18 +337,18 @@ class _Asked:
     wanted: dict[str, float]
     style: Style
     phrases: tuple = ()  # the question's phrases (pairs of stems side by side), for choosing a line
-    scores: dict = field(default_factory=dict)  # (chunk row, cut_above) -> `sentence_scores`, computed once
+    scores: dict = field(default_factory=dict)  # (chunk row, cut) -> `sentence_scores`: a passage may be tried twice
 
-    def sentence_scores(self, hit: Hit, cut_above: int | None = None) -> np.ndarray:
-        """How well each sentence of the hit's passage answers; with `cut_above`, each sentence's own words
-        counted where a line is longer than that and so is shown cut (`sentence_scores`)."""
-        key = (hit.position, cut_above)
+    def sentence_scores(self, hit: Hit, cut: bool = False) -> np.ndarray:
+        """How well each sentence of the hit's passage answers (computed once per passage); with `cut`, each
+        sentence's own words counted where a line is too long for a chat (`sentence_scores(cut=True)`)."""
+        key = (hit.position, cut)
         if key not in self.scores:
             start, end = self.index.sentence_rows[hit.position]
             self.scores[key] = sentence_scores(
                 self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
                 self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred,
-                self.phrases, self.style.line_phrase, cut_above=cut_above)
+                self.phrases, self.style.line_phrase, cut=cut)
         return self.scores[key]
 
 
@@ -362,8 +361,7 @@ def _part(hit: Hit, asked: _Asked, lead: bool = False) -> _Part:
     before = ""
     if previous is not None and previous.doc_id == hit.chunk.doc_id and previous.section == hit.chunk.section:
         before = (index.sentences[hit.position - 1] or [""])[-1]
-    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead,
-                               asked.sentence_scores(hit, MAX_ANSWER_SENTENCE_CHARS))
+    lo, hi, text = answer_span(sentences, hit.chunk.text, sims, before, lead, asked.sentence_scores(hit, cut=True))
     best = int(np.argmax(sims)) if len(sims) else 0
     vector = index.vectors[start + best] if end > start else index.vectors[hit.position]
     return _Part(hit, lo, hi, text, vector, float(sims.max()) if len(sims) else 0.0)
@@ -454,8 +452,7 @@ def compose(question: str, result: SearchResult, index: LoadedIndex, idf=None, s
     for hit in further:
         chunk = hit.chunk
         sents = index.sentences[hit.position]
-        # the line that answers best, as the answer's own are chosen; a line longer than the quote, at its sentence
-        scores = asked.sentence_scores(hit, style.further_quote_chars)
+        scores = asked.sentence_scores(hit)  # the line that answers best, as the answer's own are chosen
         best = int(np.argmax(scores)) if len(scores) else 0
         citations.append(Citation(number=len(citations) + 1, doc_id=chunk.doc_id, title=chunk.doc_title,
                                   section=chunk.section, quote=_quote(sents, best, best, style.further_quote_chars),

@@ -106,7 +106,7 @@ def test_a_line_too_long_for_a_chat_is_cut_to_the_sentence_whose_own_words_answe
     question = np.array([0.6, 0.0, 0.5, 0.6], dtype=np.float32)  # closest to the Monday sentence
     wanted = {"tuesday": 3.0, "present": 2.0, "exec": 2.0, "ml": 0.1}
     whole = sentence_scores(sentences, vectors, question, wanted, [[0, 1, 2]])
-    cut = sentence_scores(sentences, vectors, question, wanted, [[0, 1, 2]], cut_above=280)
+    cut = sentence_scores(sentences, vectors, question, wanted, [[0, 1, 2]], cut=True)
     assert whole[0] > whole[2]  # the line's words count for every sentence of it alike
     assert cut[2] > cut[0]  # cut to a sentence, Tuesday's own words count
     assert answer_span(sentences, text, whole)[2] == sentences[0]
@@ -279,17 +279,6 @@ def test_a_passage_cited_below_is_quoted_at_the_line_that_answers_as_the_answers
     result = answer(f, "do Series B startups hire ML PMs?")  # the quote below holds one of the two
     assert [s.text for s in result.sentences] == ["Series B startups hire dedicated ML PMs."]
     assert result.citations[1].quote.endswith("True ML PMs emerge at Series B startups.")
-
-
-def test_a_passage_cited_below_whose_line_outruns_its_quote_is_quoted_at_the_sentence_whose_words_answer():
-    f = Fixture()
-    f.passage("guide", "AI Platform PMs build the tools other teams ship AI with.", [0.8], score=0.95)
-    line = ("It owns the internal infrastructure - eval frameworks, prompt versioning, deployment pipelines and the "
-            "serving stack for every model team. Often a one-to-one mapping to infra PM but specialised for AI.")
-    assert len(line) > 160  # longer than the quote of a passage cited below
-    f.passage("guide", line, [0.6, 0.5], score=0.7)  # the first sentence is closer, the second says "infra PM"
-    result = answer(f, "is an AI platform PM like an infra PM?")
-    assert result.citations[1].quote.endswith("Often a one-to-one mapping to infra PM but specialised for AI.")
 
 
 def test_a_framing_sentence_gives_way_to_its_passages_other_line():
