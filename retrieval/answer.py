@@ -318,14 +318,18 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
     boost = np.zeros(len(sims))
     units = []
     for line in lines or [[i] for i in range(len(sims))]:
-        long = cut and len(" ".join(sentences[i] for i in line)) > MAX_ANSWER_SENTENCE_CHARS
-        units.extend([[i] for i in line] if long else [line])
+        units.extend([[i] for i in line] if cut and _too_long(sentences, line) else [line])
     for unit in units:
         tokens = [t for i in unit for t in tokenize(sentences[i])]
         boost[unit] = LINE_LEXICAL * _overlap(set(tokens), wanted)
         if phrase_weight:
             boost[unit] += phrase_weight * phrase_share(holds_phrases(tokens), asked, wanted)
     return sims + boost
+
+
+def _too_long(sentences: list[str], line: list[int]) -> bool:
+    """Whether a line is too long for a chat's answer sentence, and so is cut to one of its sentences."""
+    return len(" ".join(sentences[i] for i in line)) > MAX_ANSWER_SENTENCE_CHARS
 
 
 @dataclass(frozen=True)
@@ -342,13 +346,15 @@ class _Asked:
     def sentence_scores(self, hit: Hit, cut: bool = False) -> np.ndarray:
         """How well each sentence of the hit's passage answers (computed once per passage); with `cut`, each
         sentence's own words counted where a line is too long for a chat (`sentence_scores(cut=True)`)."""
+        sentences, lines = self.index.sentences[hit.position], _lines(hit.chunk.text)
+        if cut and not any(_too_long(sentences, line) for line in lines):
+            return self.sentence_scores(hit)  # no line to cut: the same scores, not computed again
         key = (hit.position, cut)
         if key not in self.scores:
             start, end = self.index.sentence_rows[hit.position]
             self.scores[key] = sentence_scores(
-                self.index.sentences[hit.position], self.index.vectors[start:end], self.result.query_vector,
-                self.wanted, _lines(hit.chunk.text), self.result.corpus_mean, self.style.sentence_centred,
-                self.phrases, self.style.line_phrase, cut=cut)
+                sentences, self.index.vectors[start:end], self.result.query_vector, self.wanted, lines,
+                self.result.corpus_mean, self.style.sentence_centred, self.phrases, self.style.line_phrase, cut=cut)
         return self.scores[key]
 
 
