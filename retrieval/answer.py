@@ -115,15 +115,28 @@ def not_covered(question: str, titles: list[str], hits: tuple = (), nearby: bool
     return Answer(question=question, text=text, abstained=True, hits=tuple(hits), suggestions=tuple(suggestions))
 
 
+# The label a line opens with ("Salary 2026 (US senior): AI PM $280-420k, ..."): what a table row or a
+# "Healthcare: cautious. ..." line is about. Shorter ones ("BAD:", "Not X:") name no topic.
+_LABEL = re.compile(r"^(?:- )?([^.:;!?\n]{8,60}):(?:\s|$)")
+
+
+def topic_label(text: str) -> str:
+    """The label a passage's first line opens with, or "" when it opens with none."""
+    match = _LABEL.match(text.strip())
+    return match.group(1).strip() if match else ""
+
+
 def suggest(hits, limit: int = MAX_SUGGESTIONS) -> list[str]:
     """The headings nearest a question the documents do not answer, once each: the section of each closest
-    passage (a question heading as it stands, "Do AI PMs need to understand ML models?"), or its document's
-    title when the passage has no heading of its own (or only a table's header row)."""
+    passage (a question heading as it stands, "Do AI PMs need to understand ML models?"); when the passage
+    has no heading of its own (or only a table's header row), the label its first line opens with (a table
+    row's "Salary 2026 (US senior)"), else its document's title."""
     out: list[str] = []
     for hit in hits:
         chunk = hit.chunk
         section = chunk.section.split(" › ")[-1] if chunk.section and chunk.section != chunk.doc_title else ""
-        heading = section if len(section) > 3 and " / " not in section else chunk.doc_title
+        heading = section if len(section) > 3 and " / " not in section \
+            else topic_label(chunk.text) or chunk.doc_title
         if heading not in out:
             out.append(heading)
         if len(out) >= limit:

@@ -359,6 +359,17 @@ def test_a_table_header_or_a_missing_heading_suggests_the_document_title(section
     assert suggest([_hit("a", section, title="Guide")]) == ["Guide"]
 
 
+def test_a_passage_without_a_heading_suggests_the_label_its_first_line_opens_with():
+    row = Hit(Chunk(id="g#7", doc_id="g", doc_title="Guide", section="Guide",
+                    text="Salary 2026 (US senior): AI PM $280-420k, ML PM $260-380k"), 0, 0.5, 0.5, 0.0)
+    verdict = Hit(Chunk(id="g#8", doc_id="g", doc_title="Guide", section="Guide › Profile / Best fit",
+                        text="BAD: A candidate said, “We'll collect more data.”"), 1, 0.5, 0.5, 0.0)
+    assert suggest([row]) == ["Salary 2026 (US senior)"]
+    assert suggest([verdict]) == ["Guide"]  # "BAD" names no topic: the document's title instead
+    declined = not_covered("what do senior AI PMs make in Berlin?", ["Guide"], (row, verdict), nearby=True)
+    assert "“Salary 2026 (US senior)” and “Guide”" in declined.text
+
+
 def test_a_further_sentence_that_cannot_stand_alone_is_left_out_but_a_lead_is_kept():
     leaning = ["That’s an ML PM in all but name, whatever the job title says."]
     assert answer_span(leaning, leaning[0], np.array([0.9]), lead=False)[2] == ""
