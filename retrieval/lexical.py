@@ -73,6 +73,23 @@ def words(text: str) -> list[str]:
     return out
 
 
+_PM = re.compile(r"\bPMs?\b")
+PM_SAMPLE = 2000  # passages read, evenly spaced, to tell how a corpus writes the role
+
+
+def in_pm_words(text: str) -> str:
+    """The text with "product manager(s)" / "product management" / "product mgmt" written "PM(s)", as documents
+    that abbreviate the role write it."""
+    return _PRODUCT_MANAGER.sub(lambda m: "PMs" if m.group(0).lower().endswith("managers") else "PM", text)
+
+
+def writes_pm(texts: Sequence[str], sample: int = PM_SAMPLE) -> bool:
+    """Whether a corpus writes the role "PM" more often than it spells it out (from up to `sample` passages)."""
+    step = max(1, len(texts) // sample)
+    read = texts[::step]
+    return sum(len(_PM.findall(t)) for t in read) > sum(len(_PRODUCT_MANAGER.findall(t)) for t in read)
+
+
 def tokenize(text: str) -> list[str]:
     """Stemmed content words: what BM25 indexes and queries with."""
     return _stem(words(text))

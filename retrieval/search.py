@@ -8,7 +8,7 @@ import numpy as np
 
 from retrieval.chunking import Chunk
 from retrieval.index_store import LoadedIndex
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import LexicalIndex, in_pm_words, writes_pm
 from retrieval.ranking import FEATURES, Ranker, centre
 
 DIVERSITY = 0.3  # MMR penalty on a passage too similar to one already shown, in shares of the scores' spread
@@ -61,6 +61,10 @@ class HybridRetriever:
         # the direction every passage of a one-topic corpus shares (here: AI, ML, PM): removed before
         # comparing, so that what a passage says apart from the topic counts
         self._mean = self._chunk_vectors.mean(0) if len(self._chunk_vectors) else np.zeros(0, dtype=np.float32)
+        # a question is embedded in the corpus's own words for the role: "do AI product managers make less money
+        # ...?" as "do AI PMs make less money ...?" where the documents write "PMs" (BM25 reads both as one word;
+        # the model sees "product managers" and "ML PMs" as further apart than they are)
+        self._pm_words = writes_pm(texts)
 
     def search(self, query: str, k: int = 5) -> SearchResult:
         qv, candidates, top_dense, signals = self._candidates(query)
@@ -92,7 +96,7 @@ class HybridRetriever:
     def _candidates(self, query: str):
         """The question's vector, its candidates (chunk rows: the dense and BM25 tops), the best cosine, and
         the candidates' signals."""
-        qv = self.embedder.embed([query])[0]
+        qv = self.embedder.embed([in_pm_words(query) if self._pm_words else query])[0]
         n = len(self.index.chunks)
         if not n:
             return qv, [], 0.0, np.zeros((0, len(FEATURES)))

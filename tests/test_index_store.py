@@ -432,6 +432,22 @@ def test_the_retriever_takes_the_saved_bm25_only_when_built_from_the_same_texts(
     assert rebuilt is not loaded.lexical and rebuilt.size == len(texts), "other tokenising code: rebuilt"
 
 
+def test_a_question_is_embedded_in_the_corpus_words_for_the_role(store, built):
+    from retrieval.search import HybridRetriever
+
+    class Recording(HashingEmbedder):
+        asked: list[str] = []
+
+        def embed(self, texts, **kwargs):
+            self.asked.extend(texts)
+            return super().embed(texts, **kwargs)
+
+    embedder = Recording()
+    retriever = HybridRetriever(store.load(), embedder)  # the shipped documents write "PM", "ML PMs"
+    retriever.search("do AI product managers make less money than ML product managers?")
+    assert embedder.asked == ["do AI PMs make less money than ML PMs?"]
+
+
 def test_the_manifest_stays_small(store, built):
     manifest = current_generation(store) / "manifest.json"
     data = json.loads(manifest.read_text())

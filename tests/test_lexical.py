@@ -75,3 +75,19 @@ def test_phrase_matches_tell_the_phrase_said_from_its_words_scattered_and_weigh_
     rare = index.phrase_matches("ML PM system design", ["System design only here."])[0]
     assert rare > common > 0
     assert not index.phrase_matches("design", texts).any()  # one word: no phrase to match
+
+
+def test_the_role_spelled_out_is_written_as_the_documents_abbreviate_it():
+    assert lexical.in_pm_words("do AI product managers make less than an ML Product Manager?") == \
+        "do AI PMs make less than an ML PM?"
+    assert lexical.in_pm_words("is an MBA worth it for product management or product-mgmt?") == \
+        "is an MBA worth it for PM or PM?"
+    assert lexical.in_pm_words("a product person") == "a product person"
+
+
+def test_a_corpus_writes_pm_when_it_abbreviates_more_often_than_it_spells_out():
+    assert lexical.writes_pm(["ML PMs own the model.", "A product manager ships.", "AI PM pays more."])
+    assert not lexical.writes_pm(["Product managers own the roadmap.", "A product manager (PM) ships."])
+    assert not lexical.writes_pm([])
+    mostly_spelled = ["A PM ships."] * 2000 + ["A product manager ships."] * 4000
+    assert not lexical.writes_pm(mostly_spelled), "read from an evenly spaced sample, not only the first passages"
