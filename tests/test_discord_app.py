@@ -289,6 +289,37 @@ async def test_buttons_work_after_a_restart(service, api, store):
         await second.close()
 
 
+async def _declined_with_a_suggestion(bot, api, private: bool = False) -> tuple[dict, str]:
+    declined = await ask(bot, api, "what's the interview process at Microsoft?", private=private)
+    [ask_id, *_] = [c for c in custom_ids(declined) if c.startswith("advisor:ask:")]
+    return declined, ask_id
+
+
+async def test_a_suggestion_under_a_declined_answer_asks_it(bot, api, store):
+    declined, ask_id = await _declined_with_a_suggestion(bot, api)
+    suggestion = ask_id.removeprefix("advisor:ask:")
+    assert "don't cover" in declined["embeds"][0]["description"]
+    deliver(bot, "INTERACTION_CREATE", payload("interaction_button_suggestion", custom_id=ask_id, question=suggestion))
+    deferred = (await api.wait_for("POST", r"^/interactions/1300000000000000008/.+/callback$"))[0].body
+    assert deferred == {"type": 5}  # thinking, in public like the answer it was under
+    answer = (await api.wait_for("POST", r"^/webhooks/", 2))[-1].body
+    assert answer["embeds"][0]["title"] == suggestion and "[1]" in answer["embeds"][0]["description"]
+    record = store.answer_record(answer_id_of(answer))
+    assert (record["question"], record["channel"]) == (suggestion, CHANNEL)
+    assert_no_pings(api)
+
+
+async def test_a_suggestion_under_a_private_answer_is_answered_privately(bot, api):
+    declined, ask_id = await _declined_with_a_suggestion(bot, api, private=True)
+    click = payload("interaction_button_suggestion", custom_id=ask_id, question=ask_id.removeprefix("advisor:ask:"))
+    click["message"]["flags"] = EPHEMERAL
+    deliver(bot, "INTERACTION_CREATE", click)
+    deferred = (await api.wait_for("POST", r"^/interactions/1300000000000000008/.+/callback$"))[0].body
+    assert deferred == {"type": 5, "data": {"flags": EPHEMERAL}}
+    answer = (await api.wait_for("POST", r"^/webhooks/", 2))[-1].body
+    assert answer["flags"] & EPHEMERAL
+
+
 async def test_sharing_an_unknown_answer_says_so(bot, api):
     deliver(bot, "INTERACTION_CREATE", payload("interaction_button_share", answer_id="0123456789abcdef"))
     body = (await api.wait_for("POST", r"/callback$"))[0].body

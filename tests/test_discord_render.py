@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import discord
 import pytest
@@ -21,6 +22,8 @@ from bot.discord.render import (
     MAX_FIELDS,
     MAX_FOOTER,
     MAX_TITLE,
+    SUGGESTION_TEMPLATE,
+    answer_view,
     clip,
     custom_id,
     parse_custom_id,
@@ -167,6 +170,23 @@ def test_a_private_answer_can_be_shared():
 
 def test_an_abstention_is_not_offered_for_sharing():
     assert len(_buttons(to_view(ANSWER_ID, private=True, abstained=True))) == 2
+
+
+def test_a_declined_answer_offers_its_suggestions_as_buttons_that_ask_them():
+    long_heading = "Which role has more technical interview rounds, and what does each of those rounds test?"
+    declined = not_covered("what's the Microsoft loop?", ["Guide"], nearby=False)
+    declined = Answer(question=declined.question, text=declined.text, abstained=True,
+                      suggestions=("Salary 2026 (US senior)", long_heading + " " + long_heading))
+    buttons = _buttons(answer_view(ANSWER_ID, declined))
+    assert [b["custom_id"] for b in buttons[:2]] == [f"advisor:fb:up:{ANSWER_ID}", f"advisor:fb:down:{ANSWER_ID}"]
+    asks = buttons[2:]
+    assert asks[0]["custom_id"] == "advisor:ask:Salary 2026 (US senior)"
+    assert asks[0]["label"] == "Ask: Salary 2026 (US senior)"
+    assert asks[1]["custom_id"] == f"advisor:ask:{long_heading}", "cut at a word, to fit a custom_id"
+    assert all(len(b["custom_id"]) <= MAX_CUSTOM_ID and len(b["label"]) <= MAX_BUTTON_LABEL for b in buttons)
+    assert all(re.fullmatch(SUGGESTION_TEMPLATE, b["custom_id"]) for b in asks)
+    answered = Answer(question="q", text="An answer [1]", suggestions=("Salary 2026 (US senior)",))
+    assert not any(b["custom_id"].startswith("advisor:ask:") for b in _buttons(answer_view(ANSWER_ID, answered)))
 
 
 def test_no_buttons_without_an_id_that_fits_a_custom_id():

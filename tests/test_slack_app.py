@@ -549,6 +549,37 @@ async def test_feedback_buttons_are_acknowledged_and_recorded_with_a_reason(slac
     assert fb["user_hash"] != "U0READER"
 
 
+async def test_a_suggestion_under_a_declined_answer_asks_it_in_the_same_thread(slack):
+    mention = fixture("event_app_mention.json")
+    mention["event"]["text"] = "<@UBOTADVISOR> what's the interview process at Microsoft?"
+    await slack.sender.event(mention)
+    [declined] = await slack.api.wait_async("chat.postMessage")
+    [asks] = [b for b in declined.body["blocks"] if b.get("block_id") == "advisor_suggestions"]
+    suggestion = asks["elements"][0]["value"]
+    assert suggestion and asks["elements"][0]["text"]["text"] == f"Ask: {suggestion}"
+
+    click = fixture("block_actions_suggestion.json", RESPONSE_URL=slack.api.response_url("ask"), SUGGESTION=suggestion)
+    status, _, _ = await slack.sender.interaction(click)
+    assert status == 200
+    [_, answer] = await slack.api.wait_async("chat.postMessage", 2)
+    assert (answer.body["channel"], answer.body["thread_ts"]) == ("C0GENERAL", "1700000100.000100")
+    assert "[1]" in all_text(answer)
+    questions = [q for (q,) in query(slack.service.store, "SELECT question FROM answers ORDER BY created")]
+    assert questions == ["what's the interview process at Microsoft?", suggestion]
+
+
+async def test_a_suggestion_under_a_private_answer_is_answered_privately(slack):
+    click = fixture("block_actions_suggestion.json", RESPONSE_URL=slack.api.response_url("ask"),
+                    SUGGESTION="Which role has more technical interview rounds?")
+    click["container"]["is_ephemeral"] = True
+    await slack.sender.interaction(click)
+    [private] = await slack.api.wait_async("/response/ask")
+    assert private.body["response_type"] == "ephemeral" and private.body["replace_original"] is False
+    assert "[1]" in all_text(private) and ACTION_SHARE in json.dumps(private.body["blocks"])
+    await asyncio.sleep(QUIET)
+    assert slack.api.calls_to("chat.postMessage") == []
+
+
 async def test_message_shortcut_answers_that_message_in_its_thread(slack):
     payload = fixture("message_action_ask_advisor.json", RESPONSE_URL=slack.api.response_url("sc"))
     status, _, _ = await slack.sender.interaction(payload)

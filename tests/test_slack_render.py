@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.slack.render import (
-    ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, MAX_BLOCKS, clip, escape, feedback_view, parse_share_value,
-    to_blocks,
+    ACTION_ASK_SUGGESTION, ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, MAX_BLOCKS, SUGGESTION_PATTERN, clip,
+    escape, feedback_view, parse_share_value, to_blocks,
 )
 from retrieval.vocabulary import Answer, AnswerSentence, Citation
 
@@ -96,6 +96,23 @@ def test_abstained_answer_has_no_passages_but_keeps_feedback():
     assert [b["type"] for b in blocks] == ["section", "actions"]
     assert "won't guess" in blocks[0]["text"]["text"] and "won't guess" in fallback
     assert_within_slack_limits(blocks, fallback)
+
+
+def test_a_declined_answer_offers_its_suggestions_as_buttons_that_ask_them():
+    long_heading = "Which role has more technical interview rounds, and what does each round test? " * 2
+    declined = replace(load_answer("answer_abstained.json"),
+                       suggestions=("Salary 2026 (US senior)", long_heading))
+    blocks, fallback = to_blocks(declined, "abc123")
+    assert [b["type"] for b in blocks] == ["section", "actions", "actions"]
+    asks = blocks[1]["elements"]
+    assert [e["action_id"] for e in asks] == [f"{ACTION_ASK_SUGGESTION}:0", f"{ACTION_ASK_SUGGESTION}:1"]
+    assert all(SUGGESTION_PATTERN.match(e["action_id"]) for e in asks)
+    assert (asks[0]["text"]["text"], asks[0]["value"]) == ("Ask: Salary 2026 (US senior)", "Salary 2026 (US senior)")
+    assert asks[1]["value"] == long_heading and asks[1]["text"]["text"].endswith("…")  # the label is cut, not the ask
+    assert blocks[-1]["elements"][0]["action_id"] == ACTION_HELPFUL  # the feedback buttons stay last
+    assert_within_slack_limits(blocks, fallback)
+    answered = replace(load_answer("answer_cited.json"), suggestions=("Salary 2026 (US senior)",))
+    assert ACTION_ASK_SUGGESTION not in json.dumps(to_blocks(answered, "abc123")[0])
 
 
 def test_nothing_from_users_or_documents_can_ping_anyone():

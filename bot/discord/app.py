@@ -13,7 +13,7 @@ from discord import app_commands
 from bot import messages
 from bot.assistant_prompts import SectionQuestions
 from bot.discord.inbound import PLATFORM, find_value, place, strip_mentions, to_question
-from bot.discord.render import AnswerButton, to_content, to_embed, to_help_embed, to_view
+from bot.discord.render import AnswerButton, SuggestionButton, answer_view, to_content, to_embed, to_help_embed
 from bot.discord.threads import follow_ups_from_env, mentioned_elsewhere, to_choices
 from bot.dispatch import dispatch
 from bot.guards import BoundedDict
@@ -100,10 +100,11 @@ class DiscordAdapter:
         self.client.event(self.on_message)
         self.client.event(self.on_interaction)
         self.client.event(self.on_advisor_button)
+        self.client.event(self.on_advisor_suggestion)
 
     async def setup_hook(self) -> None:
         """Before the gateway connects: persistent buttons, and the commands synced (guild: at once)."""
-        self.client.add_dynamic_items(AnswerButton)
+        self.client.add_dynamic_items(AnswerButton, SuggestionButton)
         if self.client.application_id:
             logger.info("Invite link: %s", invite_url(self.client.application_id))
         if self.client.shard_id:  # shards 1..N-1: shard 0 syncs the commands for all of them
@@ -128,25 +129,29 @@ class DiscordAdapter:
             if is_help(text.strip()):  # `/ask help`, as in Slack: only the asker sees it
                 await self.on_help(interaction)
                 return
-            await interaction.response.defer(thinking=True, ephemeral=private)
-            # outside a thread, each user's /ask questions in a channel are one conversation (as in Slack)
-            channel, thread = place(interaction.channel, self.service.private_thread(str(interaction.user.id)))
-            question = to_question(text, interaction.user.id, (channel, thread), self._alias_context(channel, thread))
-
-            async def notice(text: str) -> None:
-                await self._notice(interaction, text, deferred_public=not private)
-
-            async def send(reply: Reply) -> None:
-                view = to_view(reply.answer_id, private=private, abstained=reply.answer.abstained)
-                sent = await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=private,
-                                                       allowed_mentions=NO_PINGS, wait=True, **_view(view))
-                self.answered_in.put(str(sent.id), (channel, thread))
-
-            # an interaction must be answered, a duplicate too: Discord never retries one
-            await dispatch(await self.service.ask(question), notice, send, duplicate=messages.DUPLICATE)
+            await self._answer_interaction(interaction, text, private)
         except Exception:
             logger.exception("/ask failed in channel %s", interaction.channel_id)
             await self._fail(interaction, deferred_public=not private)
+
+    async def _answer_interaction(self, interaction: discord.Interaction, text: str, private: bool) -> None:
+        """Deferred at once, then the answer as the interaction's follow-up (ephemeral when private)."""
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        # outside a thread, each user's /ask questions in a channel are one conversation (as in Slack)
+        channel, thread = place(interaction.channel, self.service.private_thread(str(interaction.user.id)))
+        question = to_question(text, interaction.user.id, (channel, thread), self._alias_context(channel, thread))
+
+        async def notice(text: str) -> None:
+            await self._notice(interaction, text, deferred_public=not private)
+
+        async def send(reply: Reply) -> None:
+            view = answer_view(reply.answer_id, reply.answer, private=private)
+            sent = await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=private,
+                                                   allowed_mentions=NO_PINGS, wait=True, **_view(view))
+            self.answered_in.put(str(sent.id), (channel, thread))
+
+        # an interaction must be answered, a duplicate too: Discord never retries one
+        await dispatch(await self.service.ask(question), notice, send, duplicate=messages.DUPLICATE)
 
     async def on_ask_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """"Ask advisor" on a message: answer its text as a reply to it, where it was asked."""
@@ -166,10 +171,10 @@ class DiscordAdapter:
                 try:
                     sent = await message.channel.send(
                         embed=to_embed(reply.answer), reference=message.to_reference(fail_if_not_exists=False),
-                        allowed_mentions=NO_PINGS, **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
+                        allowed_mentions=NO_PINGS, **_view(answer_view(reply.answer_id, reply.answer)))
                 except discord.HTTPException as exc:  # no access to the channel: answer privately, shareable
                     logger.warning("Could not reply in channel %s (%s); answering privately", channel, exc)
-                    view = to_view(reply.answer_id, private=True, abstained=reply.answer.abstained)
+                    view = answer_view(reply.answer_id, reply.answer, private=True)
                     await interaction.followup.send(embed=to_embed(reply.answer), ephemeral=True,
                                                     allowed_mentions=NO_PINGS, **_view(view))
                     return
@@ -234,7 +239,7 @@ class DiscordAdapter:
 
             async def send(reply: Reply) -> None:
                 sent = await self._reply(message, embed=to_embed(reply.answer),
-                                         **_view(to_view(reply.answer_id, abstained=reply.answer.abstained)))
+                                         **_view(answer_view(reply.answer_id, reply.answer)))
                 self.answered_in.put(str(sent.id), (channel, thread))
                 self.follow_ups.note("", thread)  # a thread opened on the asking message has its id
 
@@ -314,6 +319,17 @@ class DiscordAdapter:
             logger.exception("Button %s on answer %s failed", action, answer_id)
             await self._fail(interaction, deferred_public=False)
 
+    async def on_advisor_suggestion(self, interaction: discord.Interaction, question: str) -> None:
+        """A suggested question under a "not covered" answer: asked as /ask would ask it, privately when only the
+        clicker could see that answer."""
+        message = interaction.message
+        private = bool(message is not None and message.flags.ephemeral)
+        try:
+            await self._answer_interaction(interaction, question, private)
+        except Exception:
+            logger.exception("Asking a suggested question failed in channel %s", interaction.channel_id)
+            await self._fail(interaction, deferred_public=not private)
+
     async def _share(self, interaction: discord.Interaction, answer_id: str) -> None:
         answer = self.service.get_answer(answer_id)
         if answer is None:
@@ -321,7 +337,7 @@ class DiscordAdapter:
             return
         await interaction.response.send_message(
             to_content(f"{interaction.user.mention} shared an answer from advisor:"), embed=to_embed(answer),
-            allowed_mentions=NO_PINGS, **_view(to_view(answer_id, abstained=answer.abstained)))
+            allowed_mentions=NO_PINGS, **_view(answer_view(answer_id, answer)))
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """The reason form's submit, matched by custom_id so that it also works after a restart."""

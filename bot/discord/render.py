@@ -35,6 +35,10 @@ CUSTOM_ID_PREFIX = "advisor:"
 ACTIONS = ("fb:up", "fb:down", "share")
 CUSTOM_ID_TEMPLATE = r"advisor:(?P<action>fb:up|fb:down|share):(?P<answer_id>[A-Za-z0-9_.\-]{1,80})"
 BUTTON_EVENT = "advisor_button"  # the client event a click is dispatched as: on_advisor_button(interaction, action, id)
+# A suggested question under a "not covered" answer carries the question itself, as far as a custom_id holds it.
+SUGGESTION_ID_PREFIX = "advisor:ask:"
+SUGGESTION_TEMPLATE = rf"advisor:ask:(?P<question>.{{1,{MAX_CUSTOM_ID - len(SUGGESTION_ID_PREFIX)}}})"
+SUGGESTION_EVENT = "advisor_suggestion"  # dispatched as on_advisor_suggestion(interaction, question)
 
 
 def clip(text: str, limit: int) -> str:
@@ -143,8 +147,40 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID
         interaction.client.dispatch(BUTTON_EVENT, interaction, self.action, self.answer_id)
 
 
-def to_view(answer_id: str, *, private: bool = False, abstained: bool = False) -> discord.ui.View | None:
-    """Helpful / not helpful, and "Share in channel" on a private answer; None without an answer id."""
+def suggestion_id(question: str) -> str:
+    """The custom_id of a suggested question's button: the question, cut at a word if it is too long to fit."""
+    room = MAX_CUSTOM_ID - len(SUGGESTION_ID_PREFIX)
+    text = " ".join(question.split())
+    if len(text) > room:
+        text = text[: room + 1].rsplit(" ", 1)[0][:room]
+    return SUGGESTION_ID_PREFIX + text
+
+
+class SuggestionButton(discord.ui.DynamicItem[discord.ui.Button], template=SUGGESTION_TEMPLATE):
+    """A persistent "Ask: ..." button under a "not covered" answer: a click is dispatched as `on_advisor_suggestion`."""
+
+    def __init__(self, question: str, *, label: str = ""):
+        super().__init__(discord.ui.Button(label=clip(label or f"Ask: {question}", MAX_BUTTON_LABEL),
+                                           style=discord.ButtonStyle.primary, custom_id=suggestion_id(question)))
+        self.question = question
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match, /):
+        return cls(match["question"], label=item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        interaction.client.dispatch(SUGGESTION_EVENT, interaction, self.question)
+
+
+def answer_view(answer_id: str, answer: Answer, *, private: bool = False) -> discord.ui.View | None:
+    """The buttons under this answer (`to_view`): feedback, sharing, and a "not covered" answer's suggestions."""
+    return to_view(answer_id, private=private, abstained=answer.abstained, suggestions=answer.suggestions)
+
+
+def to_view(answer_id: str, *, private: bool = False, abstained: bool = False,
+            suggestions: tuple[str, ...] = ()) -> discord.ui.View | None:
+    """Helpful / not helpful, "Share in channel" on a private answer, and under a "not covered" answer the
+    nearest headings as buttons that ask them; None without an answer id."""
     if not answer_id or parse_custom_id(custom_id("share", answer_id)) is None:
         if answer_id:
             logger.warning("answer id %r cannot be carried by a button; sending the answer without buttons", answer_id)
@@ -154,4 +190,6 @@ def to_view(answer_id: str, *, private: bool = False, abstained: bool = False) -
     view.add_item(AnswerButton("fb:down", answer_id, label="Not helpful", emoji="👎"))
     if private and not abstained:
         view.add_item(AnswerButton("share", answer_id, label="Share in channel", style=discord.ButtonStyle.primary))
+    for question in suggestions if abstained else ():
+        view.add_item(SuggestionButton(question))
     return view

@@ -26,8 +26,8 @@ from bot.slack.inbound import (
     PLATFORM, clean_text, command_to_question, is_question, shortcut_to_question, to_question,
 )
 from bot.slack.render import (
-    ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, FEEDBACK_VIEW, REASON_BLOCK, REASON_INPUT, escape,
-    feedback_view, parse_share_value, to_blocks,
+    ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE, FEEDBACK_VIEW, REASON_BLOCK, REASON_INPUT, SUGGESTION_PATTERN,
+    escape, feedback_view, parse_share_value, to_blocks,
 )
 from bot.slack.settings import SlackTokens
 from bot.slack.threads import follow_ups_from_env, is_follow_up, switch_command, working
@@ -62,6 +62,7 @@ class SlackAdapter:
         app.action(ACTION_SHARE)(self.on_share)
         app.action(ACTION_HELPFUL)(self.on_helpful)
         app.action(ACTION_NOT_HELPFUL)(self.on_not_helpful)
+        app.action(SUGGESTION_PATTERN)(self.on_suggestion)
         app.view(FEEDBACK_VIEW)(self.on_reason)
 
     async def skip_retries(self, req, body, next):
@@ -226,19 +227,22 @@ class SlackAdapter:
                 return
             # each user's /ask questions in a channel are one private conversation, for follow-ups
             thread = self.service.private_thread(user)
-            question = command_to_question(command, thread)
-
-            async def notice(text: str) -> None:
-                await respond(text=escape(text), response_type="ephemeral")
-
-            async def send(reply: Reply) -> None:
-                blocks, fallback = to_blocks(reply.answer, reply.answer_id, ephemeral=True)
-                await respond(text=fallback, blocks=blocks, response_type="ephemeral")
-
-            await self.service.ask(question, deliver=lambda reply: dispatch(reply, notice, send))
+            await self._answer_privately(command_to_question(command, thread), respond)
         except Exception:
             logger.exception("/ask failed")
             await self._respond_quietly(respond, messages.ERROR)
+
+    async def _answer_privately(self, question: Question, respond) -> None:
+        """The answer only the asker sees, through the response_url, with "Share in channel"."""
+
+        async def notice(text: str) -> None:
+            await respond(text=escape(text), response_type="ephemeral")
+
+        async def send(reply: Reply) -> None:
+            blocks, fallback = to_blocks(reply.answer, reply.answer_id, ephemeral=True)
+            await respond(text=fallback, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+        await self.service.ask(question, deliver=lambda reply: dispatch(reply, notice, send))
 
     async def on_shortcut(self, ack, body, client, respond):
         """The "Ask advisor" message shortcut: answer that message's text in its thread."""
@@ -284,6 +288,26 @@ class SlackAdapter:
             await self._respond_quietly(respond, hint)
         except Exception:
             logger.exception("Sharing %s failed", answer_id)
+            await self._respond_quietly(respond, messages.ERROR)
+
+    async def on_suggestion(self, ack, body, action, client, respond):
+        """A suggested question under a "not covered" answer: asked as it stands, and answered where that answer
+        was, in its thread (privately, as /ask answers, when only the clicker could see it)."""
+        await ack()
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+        user = (body.get("user") or {}).get("id", "")
+        text = clean_text(action.get("value", ""))
+        try:
+            if container.get("is_ephemeral"):
+                await self._answer_privately(Question(text, user, PLATFORM, channel,
+                                                      self.service.private_thread(user)), respond)
+                return
+            thread = container.get("thread_ts") or container.get("message_ts") or None
+            question = Question(text, user, PLATFORM, channel, thread or "")
+            await self._answer_in(client, question, thread, container.get("message_ts", ""), read_thread=False)
+        except Exception:
+            logger.exception("Asking a suggested question failed in %s", channel)
             await self._respond_quietly(respond, messages.ERROR)
 
     async def on_helpful(self, ack, body, action, respond):

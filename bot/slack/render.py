@@ -19,6 +19,9 @@ MAX_QUESTION_SHOWN = 300
 ACTION_HELPFUL = "advisor_helpful"
 ACTION_NOT_HELPFUL = "advisor_not_helpful"
 ACTION_SHARE = "advisor_share"
+# a suggested question under a "not covered" answer: each button's action_id is this plus ":<n>"
+ACTION_ASK_SUGGESTION = "advisor_ask_suggestion"
+SUGGESTION_PATTERN = re.compile(rf"^{ACTION_ASK_SUGGESTION}:\d+$")
 FEEDBACK_VIEW = "advisor_feedback_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 
@@ -155,8 +158,17 @@ def to_blocks(answer: Answer, answer_id: str, shared_by: str | None = None, ephe
         if hidden:
             numbers = ", ".join(f"[{c.number}]" for c in hidden)
             passages.append(_context(f"{len(hidden)} more cited passages not shown: {numbers}"))
-    blocks = head + passages + [actions]
+    blocks = head + passages + suggestion_buttons(answer) + [actions]
     return blocks, fallback_text(answer, shared_by)
+
+
+def suggestion_buttons(answer: Answer) -> list[dict]:
+    """Under a "not covered" answer, the nearest headings it names as buttons that ask them (none otherwise)."""
+    if not answer.abstained or not answer.suggestions:
+        return []
+    return [{"type": "actions", "block_id": "advisor_suggestions",
+             "elements": [_button(f"Ask: {s}", f"{ACTION_ASK_SUGGESTION}:{n}", s)
+                          for n, s in enumerate(answer.suggestions)]}]
 
 
 def feedback_view(answer_id: str) -> dict:
