@@ -72,8 +72,8 @@ async def ask_slack(both: Both, question: str) -> tuple[str, list[dict]]:
     assert status == 200
     [post] = await both.slack_api.wait_async("chat.postMessage")
     blocks = post.body["blocks"]
-    actions = next(b for b in blocks if b["type"] == "actions")
-    answer_id = next(e["value"] for e in actions["elements"] if e["action_id"] == ACTION_HELPFUL)
+    answer_id = next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+                     if e["action_id"] == ACTION_HELPFUL)  # a declined answer's suggestions come first
     return answer_id, blocks
 
 
