@@ -236,7 +236,9 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
         lo = hi = best = unit[int(np.argmax(within[unit]))] if within is not None else best
         if (len(sentences[best]) < 60 or sentences[best].endswith(":")) and best + 1 <= unit[-1]:
             hi = best + 1
-    if (sentences[hi].endswith(":") or len(" ".join(sentences[lo:hi + 1])) < MIN_STANDALONE_CHARS) \
+    if _dangling_intro(sentences, units, lo, hi):
+        hi -= 1  # "Owns data products ... offerings. Day-to-day:" before a line that is not its list: left off
+    elif (sentences[hi].endswith(":") or len(" ".join(sentences[lo:hi + 1])) < MIN_STANDALONE_CHARS) \
             and hi + 1 < len(sentences):
         hi += 1  # "Day-to-day:" says nothing until what follows it
     while hi > lo and sentences[hi].endswith(":") and hi + 1 == len(sentences):
@@ -265,6 +267,16 @@ def answer_span(sentences: list[str], text: str, sims: np.ndarray, before: str =
         hi = _with_commentary(sentences, units, lo, hi)
         out = " ".join(sentences[lo:hi + 1])
     return lo, hi, _clip(out, MAX_LEANING_CHARS)
+
+
+def _dangling_intro(sentences: list[str], units: list[list[int]], lo: int, hi: int) -> bool:
+    """Whether the words that answer end, after a sentence of their own, in an intro ("Day-to-day:") that closes
+    its line and is followed by a line that is not its list: what it introduced is not in the passage (a line
+    that is only an intro, "Some skills are specific:", still reads on into the line after it)."""
+    if not (lo < hi and sentences[hi].endswith(":") and hi + 1 < len(sentences)):
+        return False
+    closes_line = any(u[-1] == hi for u in units)
+    return closes_line and not sentences[hi + 1].startswith("- ")
 
 
 def _with_commentary(sentences: list[str], units: list[list[int]], lo: int, hi: int) -> int:

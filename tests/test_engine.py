@@ -197,6 +197,18 @@ def test_a_list_intro_carries_its_items_and_an_item_its_intro():
     assert text.startswith("The loop includes: item number 0") and len(text) <= 280
 
 
+def test_an_intro_closing_its_line_before_a_line_that_is_not_its_list_is_left_off():
+    owns = ["Owns data products - pipelines, dashboards and schemas.", "Day-to-day:",
+            "The internal-platform variant pays less but is steady."]
+    text = f"{owns[0]} {owns[1]}\n{owns[2]}"  # the day-to-day list itself is not in the passage
+    assert _pick(owns, 0, text) == owns[0], "not \"Day-to-day: The internal-platform variant pays less\""
+    listed = owns[:2] + ["- Ship dashboards", "- Review schemas"]
+    with_list = _pick(listed, 0, f"{owns[0]} {owns[1]}\n- Ship dashboards\n- Review schemas")
+    assert with_list.startswith(f"{owns[0]} Day-to-day:") and "Ship dashboards" in with_list  # its list: kept
+    only_intro = ["Some skills are specific:", "ML PM-specific: deep statistical methodology."]
+    assert _pick(only_intro, 0) == "Some skills are specific: ML PM-specific: deep statistical methodology."
+
+
 # --- warm start without reading the corpus ---------------------------------------------------------
 
 def _no_corpus_reading(monkeypatch):
