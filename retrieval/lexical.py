@@ -75,12 +75,15 @@ def words(text: str) -> list[str]:
 
 _PM = re.compile(r"\bPMs?\b")
 PM_SAMPLE = 2000  # passages read, evenly spaced, to tell how a corpus writes the role
+# The role spelled out, or as chat says it ("a product person", "product folks"), one (PM) or many (PMs)
+_ROLE_SPELLED_OUT = re.compile(
+    r"\bproduct[ -](?:(?P<one>manager|person|folk|management|mgmt)|managers|people|folks|ppl)\b", re.IGNORECASE)
 
 
 def in_pm_words(text: str) -> str:
-    """The text with "product manager(s)" / "product management" / "product mgmt" written "PM(s)", as documents
-    that abbreviate the role write it."""
-    return _PRODUCT_MANAGER.sub(lambda m: "PMs" if m.group(0).lower().endswith("managers") else "PM", text)
+    """The text with the role spelled out ("product managers", "product management", "a product person") written
+    "PM" or "PMs", as documents that abbreviate it write it."""
+    return _ROLE_SPELLED_OUT.sub(lambda m: "PM" if m.group("one") else "PMs", text)
 
 
 def writes_pm(texts: Sequence[str], sample: int = PM_SAMPLE) -> bool:

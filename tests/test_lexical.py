@@ -82,7 +82,9 @@ def test_the_role_spelled_out_is_written_as_the_documents_abbreviate_it():
         "do AI PMs make less than an ML PM?"
     assert lexical.in_pm_words("is an MBA worth it for product management or product-mgmt?") == \
         "is an MBA worth it for PM or PM?"
-    assert lexical.in_pm_words("a product person") == "a product person"
+    assert lexical.in_pm_words("a generic product person, or data product folks / product ppl?") == \
+        "a generic PM, or data PMs / PMs?"
+    assert lexical.in_pm_words("a product-led company's production line") == "a product-led company's production line"
 
 
 def test_a_corpus_writes_pm_when_it_abbreviates_more_often_than_it_spells_out():
