@@ -75,7 +75,8 @@ def words(text: str) -> list[str]:
 
 _PM = re.compile(r"\bPMs?\b")
 PM_SAMPLE = 2000  # passages read, evenly spaced, to tell how a corpus writes the role
-# The role spelled out, or as chat says it ("a product person", "product folks"), one (PM) or many (PMs)
+# The role spelled out, or as chat says it ("a product person", "product folks"), one (PM) or many (PMs): for the
+# embedded question only; BM25's tokens follow the narrower _PRODUCT_MANAGER (bound to TOKENIZER_VERSION)
 _ROLE_SPELLED_OUT = re.compile(
     r"\bproduct[ -](?:(?P<one>manager|person|folk|management|mgmt)|managers|people|folks|ppl)\b", re.IGNORECASE)
 
