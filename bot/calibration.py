@@ -30,7 +30,8 @@ PHRASE_WEIGHTS = (0.0, 0.1, 0.2, 0.3)
 STYLE_CHOICES = {
     "lead_margin": (0.0, 0.05), "other_margin": (0.2, 0.35), "other_line_margin": (1.0, 0.2),
     "other_lexical": (0.0, 0.2),
-    "sentence_centred": (0.0, 0.5), "line_phrase": (0.0, 0.2), "max_sentences": (2, 3), "extra_for_other": (0, 1),
+    "sentence_centred": (0.0, 0.5), "line_phrase": (0.0, 0.2), "label_line": (0.0, 0.1), "max_sentences": (2, 3),
+    "extra_for_other": (0, 1),
     "further_quote_chars": (160, 260),
 }
 MAX_SHOWN_CHARS = 1000  # median of what a reader is shown (answer and quotes): a style above it is not chosen

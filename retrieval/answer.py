@@ -85,6 +85,9 @@ class Style:
     # weight of the question's phrases (two of its words side by side) in choosing a passage's line, beside
     # its words' LINE_LEXICAL: "Practice system design ..." over "... a structured preparation system"
     line_phrase: float = 0.0
+    # weight of a line whose label names what the question names ("AI Platform PM: owns the internal AI
+    # infrastructure ..." for "What's an AI Platform PM?", over "Build internal AI infra: AI Platform PM")
+    label_line: float = 0.0
     # sentences in the short answer: the lead, then another document's view (and with 3, a close passage of
     # the lead's document that says something new); a passage without a sentence is still cited below it
     max_sentences: int = 2
@@ -323,14 +326,16 @@ def _overlap(words: set[str], wanted: dict[str, float]) -> float:
 def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: np.ndarray,
                     wanted: dict[str, float], lines: list[list[int]] | None = None,
                     mean: np.ndarray | None = None, centred_share: float = 0.0,
-                    asked: tuple = (), phrase_weight: float = 0.0, cut: bool = False) -> np.ndarray:
+                    asked: tuple = (), phrase_weight: float = 0.0, cut: bool = False,
+                    label_weight: float = 0.0) -> np.ndarray:
     """How well each sentence of a passage answers: its cosine with the question, plus the share of the
     question's content words its line uses, each weighed by its rarity (`wanted`: stem -> idf), and the share
     of the question's phrases it holds (`asked`, `retrieval.lexical.phrases`): the fusion's own blend, so that
     the line with the rare "Series" wins over one with the everywhere "PM" for "does a Series A startup hire
     ML PMs?", and "Practice system design ..." over "... a structured preparation system" for a system design
     prompt. A sentence that frames its document ("In this guide ...") comes last. With `cut`, a line too long
-    for a chat, which is cut to its sentence that answers, has each sentence's own words counted instead."""
+    for a chat, which is cut to its sentence that answers, has each sentence's own words counted instead. With
+    `label_weight`, a line whose label names what the question names gains that much (`names_the_asked`)."""
     sims = vectors @ question_vector if len(vectors) else np.zeros(0)
     if mean is not None and len(sims):
         centred = centre(vectors, mean) @ centre(question_vector, mean)
@@ -349,7 +354,21 @@ def sentence_scores(sentences: list[str], vectors: np.ndarray, question_vector: 
         boost[unit] = LINE_LEXICAL * _overlap(set(tokens), wanted)
         if phrase_weight:
             boost[unit] += phrase_weight * phrase_share(holds_phrases(tokens), asked, wanted)
+    if label_weight:
+        for line in lines or []:
+            if names_the_asked(sentences[line[0]], wanted):
+                boost[line] += label_weight
     return sims + boost
+
+
+MIN_LABEL_WORDS = 3  # a label of fewer words ("Data PM", "ML PM") names a role that most lines are about
+
+
+def names_the_asked(sentence: str, wanted: dict) -> bool:
+    """Whether a line opens with a label ("AI Platform PM: ...") of three or more words, all of them the question's:
+    the line says what the thing the question names is or does."""
+    label = set(tokenize(topic_label(sentence)))
+    return len(label) >= MIN_LABEL_WORDS and label <= set(wanted)
 
 
 def _too_long(sentences: list[str], line: list[int]) -> bool:
@@ -379,7 +398,8 @@ class _Asked:
             start, end = self.index.sentence_rows[hit.position]
             self.scores[key] = sentence_scores(
                 sentences, self.index.vectors[start:end], self.result.query_vector, self.wanted, lines,
-                self.result.corpus_mean, self.style.sentence_centred, self.phrases, self.style.line_phrase, cut=cut)
+                self.result.corpus_mean, self.style.sentence_centred, self.phrases, self.style.line_phrase, cut=cut,
+                label_weight=self.style.label_line)
         return self.scores[key]
 
 

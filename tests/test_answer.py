@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.answer import Style, answer_span, compose, frames_the_text, not_covered, sentence_scores, suggest
+from retrieval.answer import (Style, answer_span, compose, frames_the_text, names_the_asked, not_covered,
+                              sentence_scores, suggest)
 from retrieval.chunking import Chunk, split_sentences
 from retrieval.index_store import LoadedIndex
 from retrieval.search import Hit, SearchResult
@@ -268,6 +269,21 @@ def test_the_line_that_says_the_questions_phrase_answers_before_one_with_its_wor
     # without the phrases, the closer line with the same words answers
     result = answer(f, "how should I practice system design?", style=Style(line_phrase=0.0))
     assert [s.text for s in result.sentences] == ["Design the practice around one system of notes and reviews."]
+
+
+def test_the_line_whose_label_names_what_the_question_names_says_what_it_is():
+    f = Fixture()
+    f.passage("guide", "Build internal AI infra and tooling: AI Platform PM\n"
+                       "AI Platform PM: owns the internal AI infrastructure - eval frameworks, prompt versioning.",
+              [0.75, 0.70], score=0.90)
+    defined = answer(f, "What's an AI Platform PM?", style=Style(label_line=0.1))
+    assert [s.text for s in defined.sentences] == [
+        "AI Platform PM: owns the internal AI infrastructure - eval frameworks, prompt versioning."]
+    closest = answer(f, "What's an AI Platform PM?", style=Style(label_line=0.0))
+    assert [s.text for s in closest.sentences] == ["Build internal AI infra and tooling: AI Platform PM"]
+    # a label of one role's name is what most lines are about: it names nothing in particular
+    assert not names_the_asked("ML PM: stable. Continues at large tech.", {"ml": 1.0, "pm": 1.0, "stabl": 1.0})
+    assert names_the_asked("AI Platform PM: emerging.", {"ai": 1.0, "platform": 1.0, "pm": 1.0, "grow": 1.0})
 
 
 def test_a_passage_cited_below_is_quoted_at_the_line_that_answers_as_the_answers_own_lines_are_chosen():
